@@ -1,0 +1,255 @@
+//! The TOML configuration: where each source lands, in which format and layout, and how the scan
+//! treats late data. Every field is documented here; `docs/config.md` shows complete examples.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::sources::SourceFormat;
+use crate::sources::layout::Layout;
+use crate::{Error, Result};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Scan-wide settings.
+    #[serde(default)]
+    pub scan: ScanConfig,
+    /// The landed sources, each becoming part of `audit_events` and a raw table of its own.
+    #[serde(rename = "source", default)]
+    pub sources: Vec<SourceConfig>,
+    /// Directory that relative `location`s are resolved against (the config file's directory).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// How scans treat time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanConfig {
+    /// How long after an event its record may still land (upper margin when pruning partitions
+    /// by landing time). Default `1h`; EKS delivery is best effort and usually within minutes.
+    #[serde(default = "default_lateness")]
+    pub lateness: String,
+    /// How much earlier than its event time a record may be filed (clock skew between the API
+    /// server and the landing pipeline). Default `5m`.
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew: String,
+    /// Rows per decoded batch. Default 8192.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+}
+
+fn default_lateness() -> String {
+    "1h".into()
+}
+fn default_clock_skew() -> String {
+    "5m".into()
+}
+fn default_batch_size() -> usize {
+    8192
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        ScanConfig {
+            lateness: default_lateness(),
+            clock_skew: default_clock_skew(),
+            batch_size: default_batch_size(),
+        }
+    }
+}
+
+/// One landed source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Name of the source: lower-case letters, digits and `_`; also the name of its raw table.
+    pub name: String,
+    /// Landed format: `k8s_audit`, `eks_cloudwatch`, `security_lake` or `aks_diagnostics`.
+    pub format: SourceFormat,
+    /// Where objects land: `s3://bucket/prefix`, `az://container/prefix`,
+    /// `abfss://container@account.dfs.core.windows.net/prefix`, `gs://bucket/prefix`, or a local path.
+    pub location: String,
+    /// Partition layout: `firehose`, `hive`, `aks`, `security_lake`, `none`, or a pattern such as
+    /// `{cluster}/{YYYY}/{MM}/{DD}/{HH}` (see docs/config.md). Default `none`.
+    #[serde(default = "default_layout")]
+    pub layout: String,
+    /// Object name suffix to read. Default `.parquet`.
+    #[serde(default = "default_extension")]
+    pub extension: String,
+    /// Cluster name for records that do not carry one (Firehose-converted Parquet, Security Lake 1.1).
+    pub cluster: Option<String>,
+    /// Cloud account (AWS account id, Azure subscription) for records that do not carry one.
+    pub account: Option<String>,
+    /// Region for records that do not carry one.
+    pub region: Option<String>,
+    /// Per-source lateness override (see `scan.lateness`).
+    pub lateness: Option<String>,
+    /// Object-store options passed to the store builder, e.g. `endpoint`, `region`,
+    /// `allow_http`, `access_key_id`. Credentials otherwise come from the standard environment.
+    #[serde(default)]
+    pub storage: BTreeMap<String, String>,
+}
+
+fn default_layout() -> String {
+    "none".into()
+}
+fn default_extension() -> String {
+    ".parquet".into()
+}
+
+/// The configuration used when none is given: the bundled sample data, one source per format.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../sample_data/auditlake.toml");
+
+impl Config {
+    /// Reads and validates a config file; relative locations resolve against its directory.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_toml(&text, &base).map_err(|e| match e {
+            Error::Config(msg) => Error::Config(format!("{}: {msg}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Parses and validates config text.
+    pub fn from_toml(text: &str, base_dir: &Path) -> Result<Self> {
+        let mut config: Config = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        config.base_dir = base_dir.to_path_buf();
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The embedded default config over the bundled sample data. The data is looked up in
+    /// `./sample_data`, then next to the executable's source tree.
+    pub fn embedded_default() -> Result<Self> {
+        let candidates = [
+            PathBuf::from("sample_data"),
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample_data"),
+        ];
+        let base = candidates
+            .iter()
+            .find(|p| p.join("auditlake.toml").is_file())
+            .ok_or_else(|| Error::Config("no --config given and the bundled sample_data/ directory was not found; pass --config FILE".into()))?;
+        Self::from_toml(EMBEDDED_DEFAULT, base)
+    }
+
+    /// Checks every source and reports all problems at once.
+    pub fn validate(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        for d in [&self.scan.lateness, &self.scan.clock_skew] {
+            if let Err(e) = parse_duration_micros(d) {
+                problems.push(format!("scan: {e}"));
+            }
+        }
+        if self.scan.batch_size == 0 {
+            problems.push("scan.batch_size must be positive".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for s in &self.sources {
+            let valid_name = s.name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !valid_name {
+                problems.push(format!("source '{}': name must be lower-case letters, digits and '_', starting with a letter", s.name));
+            }
+            if ["audit_events", "rejects"].contains(&s.name.as_str()) {
+                problems.push(format!("source '{}': name is reserved", s.name));
+            }
+            if !names.insert(s.name.clone()) {
+                problems.push(format!("source '{}': duplicate name", s.name));
+            }
+            if let Err(e) = Layout::parse(&s.layout) {
+                problems.push(format!("source '{}': {e}", s.name));
+            }
+            if let Some(l) = &s.lateness
+                && let Err(e) = parse_duration_micros(l)
+            {
+                problems.push(format!("source '{}': {e}", s.name));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Config(problems.join("; ")))
+        }
+    }
+
+    /// A source's location with relative local paths resolved against the config directory.
+    pub fn resolve_location(&self, source: &SourceConfig) -> String {
+        let loc = &source.location;
+        if loc.contains("://") || Path::new(loc).is_absolute() {
+            return loc.clone();
+        }
+        let joined = self.base_dir.join(loc);
+        std::path::absolute(&joined).unwrap_or(joined).to_string_lossy().into_owned()
+    }
+}
+
+/// Parses `90s`, `15m`, `6h`, `7d` (or a sum like `1h30m`) into microseconds.
+pub fn parse_duration_micros(s: &str) -> Result<i64> {
+    let bad = || Error::Config(format!("invalid duration '{s}' (use e.g. 90s, 15m, 6h, 7d)"));
+    let mut total = 0i64;
+    let mut num = String::new();
+    let mut any = false;
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: i64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        total += n * unit * 1_000_000;
+        any = true;
+    }
+    if !num.is_empty() || !any {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_micros("1h30m").unwrap(), 5_400_000_000);
+        assert_eq!(parse_duration_micros("7d").unwrap(), 604_800_000_000);
+        assert!(parse_duration_micros("10").is_err());
+        assert!(parse_duration_micros("1w").is_err());
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let text = r#"
+[[source]]
+name = "Bad-Name"
+format = "k8s_audit"
+location = "x"
+layout = "{YYYY}/{week}"
+
+[[source]]
+name = "ok"
+format = "eks_cloudwatch"
+location = "y"
+lateness = "soon"
+"#;
+        let err = Config::from_toml(text, Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("Bad-Name") && err.contains("week") && err.contains("soon"), "{err}");
+        let unknown = "[[source]]\nname='a'\nformat='k8s_audit'\nlocation='x'\ncolour='red'\n";
+        assert!(Config::from_toml(unknown, Path::new(".")).unwrap_err().to_string().contains("colour"));
+    }
+}

@@ -1,0 +1,322 @@
+//! Reading landed objects inside a DataFusion plan: each plan partition streams a group of objects,
+//! decodes them through their source adapter, drops duplicates and out-of-window rows, and routes
+//! rejects to the report (or, for the `rejects` table, to its output).
+
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, new_null_array};
+use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
+use datafusion::execution::TaskContext;
+use datafusion::parquet::arrow::ProjectionMask;
+// ParquetObjectReader is deprecated in parquet 59 in favour of hand-written AsyncFileReaders; it
+// still does exactly what is needed here (ranged GETs through object_store).
+#[allow(deprecated)]
+use datafusion::parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchReceiverStream;
+use datafusion::physical_plan::streaming::PartitionStream;
+use futures::StreamExt;
+use object_store::ObjectStore;
+use tokio::sync::mpsc::Sender;
+
+use super::report::{ScanReport, SourceCounts};
+use crate::config::SourceConfig;
+use crate::normalize::record::Text;
+use crate::normalize::schema::{AUDIT_ID, CLUSTER, EVENT_TIME, SOURCE, SOURCE_NAME, STAGE};
+use crate::normalize::{AuditEventBuilder, Envelope};
+use crate::sources::layout::Layout;
+use crate::sources::listing::{LandedObject, SourceLocation};
+use crate::sources::{BatchContext, BatchOutput, Reject};
+
+/// Columns of the `rejects` table.
+pub const REJECT_COLUMNS: [&str; 7] = [SOURCE_NAME, SOURCE, "object", "row", "field", "reason", "record"];
+/// Lineage columns appended to each raw source table.
+pub const RAW_OBJECT_COLUMN: &str = "_object";
+pub const RAW_ROW_COLUMN: &str = "_row";
+
+/// The `rejects` table schema.
+pub fn rejects_schema() -> SchemaRef {
+    let [source_name, source, object, row, field, reason, record] = REJECT_COLUMNS;
+    Arc::new(Schema::new(vec![
+        Field::new(source_name, DataType::Utf8, false),
+        Field::new(source, DataType::Utf8, false),
+        Field::new(object, DataType::Utf8, false),
+        Field::new(row, DataType::Int64, true),
+        Field::new(field, DataType::Utf8, true),
+        Field::new(reason, DataType::Utf8, false),
+        Field::new(record, DataType::Utf8, true),
+    ]))
+}
+
+/// A configured source, resolved to its store, location and layout.
+#[derive(Debug)]
+pub struct ResolvedSource {
+    pub config: SourceConfig,
+    pub location: SourceLocation,
+    pub layout: Layout,
+    pub store: Arc<dyn ObjectStore>,
+    /// Upper margin when pruning landing partitions, microseconds.
+    pub lateness: i64,
+    /// Lower margin when pruning landing partitions, microseconds.
+    pub clock_skew: i64,
+}
+
+/// What a scan produces.
+#[derive(Debug, Clone)]
+pub enum ScanOutput {
+    /// Normalized `audit_events` rows.
+    Events,
+    /// `rejects` rows.
+    Rejects,
+    /// The source's own columns (adapted to `schema`) plus lineage columns.
+    Raw(SchemaRef),
+}
+
+/// State shared by every partition of one scan.
+#[derive(Debug)]
+pub struct ScanShared {
+    pub output: ScanOutput,
+    /// Exact event-time bounds `[from, to)` rows must fall in (Events only).
+    pub window: (Option<i64>, Option<i64>),
+    pub report: Arc<ScanReport>,
+    pub batch_size: usize,
+    /// Keys `(cluster, audit_id, stage)` already emitted by this scan, as 128-bit hashes.
+    pub seen: Mutex<HashSet<u128>>,
+}
+
+/// One plan partition: a group of objects read in order.
+#[derive(Debug)]
+pub struct ObjectGroup {
+    pub schema: SchemaRef,
+    pub objects: Vec<(Arc<ResolvedSource>, LandedObject)>,
+    pub shared: Arc<ScanShared>,
+}
+
+impl PartitionStream for ObjectGroup {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let mut builder = RecordBatchReceiverStream::builder(Arc::clone(&self.schema), 2);
+        let tx = builder.tx();
+        let objects = self.objects.clone();
+        let shared = Arc::clone(&self.shared);
+        builder.spawn(async move {
+            for (source, object) in objects {
+                let mut counts = SourceCounts { objects_opened: 1, ..SourceCounts::default() };
+                let keep_going = read_object(&source, &object, &shared, &tx, &mut counts).await;
+                shared.report.add(&source.config.name, &counts);
+                if !keep_going {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        builder.build()
+    }
+}
+
+fn key_hash(cluster: Option<&str>, audit_id: &str, stage: Option<&str>) -> u128 {
+    let mut lo = DefaultHasher::new();
+    let mut hi = DefaultHasher::new();
+    0xA5u8.hash(&mut hi);
+    for h in [&mut lo, &mut hi] {
+        cluster.hash(h);
+        audit_id.hash(h);
+        stage.hash(h);
+    }
+    (u128::from(hi.finish()) << 64) | u128::from(lo.finish())
+}
+
+/// Keeps rows inside the window and not seen before; counts what it drops.
+fn filter_events(batch: &RecordBatch, shared: &ScanShared, counts: &mut SourceCounts) -> datafusion::error::Result<RecordBatch> {
+    let schema = batch.schema();
+    let col = |name: &str| -> datafusion::error::Result<&ArrayRef> { Ok(batch.column(schema.index_of(name)?)) };
+    let times = col(EVENT_TIME)?.as_primitive::<TimestampMicrosecondType>();
+    let clusters = col(CLUSTER)?.as_string::<i32>();
+    let ids = col(AUDIT_ID)?.as_string::<i32>();
+    let stages = col(STAGE)?.as_string::<i32>();
+    let (from, to) = shared.window;
+    let mut seen = shared.seen.lock().expect("dedup set lock poisoned");
+    let mask: BooleanArray = (0..batch.num_rows())
+        .map(|i| {
+            let t = times.value(i);
+            if from.is_some_and(|f| t < f) || to.is_some_and(|e| t >= e) {
+                counts.rows_out_of_window += 1;
+                return Some(false);
+            }
+            if ids.is_null(i) {
+                return Some(true);
+            }
+            let cluster = clusters.is_valid(i).then(|| clusters.value(i));
+            let stage = stages.is_valid(i).then(|| stages.value(i));
+            let fresh = seen.insert(key_hash(cluster, ids.value(i), stage));
+            if !fresh {
+                counts.duplicates_dropped += 1;
+            }
+            Some(fresh)
+        })
+        .collect();
+    Ok(filter_record_batch(batch, &mask)?)
+}
+
+fn rejects_batch(source: &ResolvedSource, rejects: &[Reject]) -> datafusion::error::Result<RecordBatch> {
+    let s = |f: &dyn Fn(&Reject) -> Option<String>| -> ArrayRef { Arc::new(rejects.iter().map(f).collect::<StringArray>()) };
+    let name = source.config.name.clone();
+    let format = source.config.format.as_str();
+    Ok(RecordBatch::try_new(
+        rejects_schema(),
+        vec![
+            s(&|_| Some(name.clone())),
+            s(&|_| Some(format.to_owned())),
+            s(&|r| Some(r.object.clone())),
+            Arc::new(rejects.iter().map(|r| r.row).collect::<Int64Array>()),
+            s(&|r| r.field.clone()),
+            s(&|r| Some(r.reason.clone())),
+            s(&|r| r.record.clone()),
+        ],
+    )?)
+}
+
+/// Conforms a raw batch to the table schema: columns by name (ignoring case), cast where the
+/// types differ, null where absent; then appends the lineage columns.
+fn adapt_raw(batch: &RecordBatch, schema: &SchemaRef, object: &str, first_row: i64) -> datafusion::error::Result<RecordBatch> {
+    let n = batch.num_rows();
+    let bschema = batch.schema();
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        let col = match f.name().as_str() {
+            RAW_OBJECT_COLUMN => Arc::new(StringArray::from(vec![object; n])) as ArrayRef,
+            RAW_ROW_COLUMN => Arc::new(Int64Array::from_iter_values(first_row..first_row + n as i64)),
+            name => match bschema.fields().iter().position(|b| b.name().eq_ignore_ascii_case(name)) {
+                Some(i) if batch.column(i).data_type() == f.data_type() => Arc::clone(batch.column(i)),
+                Some(i) => cast(batch.column(i), f.data_type()).unwrap_or_else(|_| new_null_array(f.data_type(), n)),
+                None => new_null_array(f.data_type(), n),
+            },
+        };
+        cols.push(col);
+    }
+    Ok(RecordBatch::try_new(Arc::clone(schema), cols)?)
+}
+
+fn object_defaults<'a>(source: &'a ResolvedSource, object: &'a LandedObject) -> Envelope<'a> {
+    let part = object.partition.as_ref();
+    let pick = |p: Option<&'a String>, c: &'a Option<String>| p.or(c.as_ref()).map(|s| Text::Borrowed(s.as_str()));
+    let cfg = &source.config;
+    Envelope {
+        cloud_account: pick(part.and_then(|p| p.account.as_ref()), &cfg.account),
+        region: pick(part.and_then(|p| p.region.as_ref()), &cfg.region),
+        cluster: pick(part.and_then(|p| p.cluster.as_ref()), &cfg.cluster),
+        ingest_time: part
+            .and_then(|p| p.time_span)
+            .map(|(start, _)| start)
+            .or_else(|| Some(object.meta.last_modified.timestamp_micros())),
+        fallback_time: None,
+    }
+}
+
+/// Reads one object into `tx`. Returns false when the consumer has gone away.
+#[allow(deprecated)]
+async fn read_object(
+    source: &ResolvedSource,
+    object: &LandedObject,
+    shared: &ScanShared,
+    tx: &Sender<datafusion::error::Result<RecordBatch>>,
+    counts: &mut SourceCounts,
+) -> bool {
+    let mut rejects: Vec<Reject> = Vec::new();
+    let object_reject = |reason: String, field: Option<String>, rejects: &mut Vec<Reject>, counts: &mut SourceCounts| {
+        counts.objects_rejected += 1;
+        rejects.push(Reject { object: object.url.clone(), row: None, field, reason, record: None });
+    };
+    let reader = ParquetObjectReader::new(Arc::clone(&source.store), object.meta.location.clone())
+        .with_file_size(object.meta.size);
+    counts.bytes_read += object.meta.size;
+    let builder = match ParquetRecordBatchStreamBuilder::new(reader).await {
+        Ok(b) => b,
+        Err(e) => {
+            object_reject(format!("not a readable Parquet object: {e}"), None, &mut rejects, counts);
+            return flush_rejects(source, shared, tx, &rejects).await;
+        }
+    };
+    let adapter = source.config.format.adapter();
+    let mask = match &shared.output {
+        ScanOutput::Raw(_) => ProjectionMask::all(),
+        _ => match adapter.columns_to_read(builder.schema()) {
+            Ok(cols) => ProjectionMask::roots(builder.parquet_schema(), cols),
+            Err(e) => {
+                object_reject(format!("{} is not in {} format: {}", object.url, source.config.format, e.reason), Some(e.field), &mut rejects, counts);
+                return flush_rejects(source, shared, tx, &rejects).await;
+            }
+        },
+    };
+    let mut stream = match builder.with_projection(mask).with_batch_size(shared.batch_size).build() {
+        Ok(s) => s,
+        Err(e) => {
+            object_reject(format!("cannot read Parquet object: {e}"), None, &mut rejects, counts);
+            return flush_rejects(source, shared, tx, &rejects).await;
+        }
+    };
+    let defaults = object_defaults(source, object);
+    let mut rows = AuditEventBuilder::new(source.config.format.as_str(), &source.config.name);
+    let mut first_row = 0i64;
+    while let Some(batch) = stream.next().await {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                object_reject(format!("Parquet object unreadable from row {first_row} on: {e}"), None, &mut rejects, counts);
+                break;
+            }
+        };
+        counts.rows_read += batch.num_rows() as u64;
+        let ctx = BatchContext { object: &object.url, first_row, defaults: defaults.clone() };
+        let before = rejects.len();
+        let out = match &shared.output {
+            ScanOutput::Raw(schema) => adapt_raw(&batch, schema, &object.url, first_row),
+            _ => {
+                let mut sink = BatchOutput { rows: &mut rows, rejects: &mut rejects };
+                let normalized = adapter.normalize(&batch, &ctx, &mut sink).and_then(|()| rows.finish());
+                match normalized {
+                    Ok(b) => filter_events(&b, shared, counts),
+                    Err(e) => {
+                        object_reject(format!("cannot normalize rows {first_row}..{}: {e}", first_row + batch.num_rows() as i64), None, &mut rejects, counts);
+                        break;
+                    }
+                }
+            }
+        };
+        counts.rows_rejected += (rejects.len() - before) as u64;
+        first_row += batch.num_rows() as i64;
+        if matches!(shared.output, ScanOutput::Rejects) {
+            continue;
+        }
+        match out {
+            Ok(b) if b.num_rows() == 0 => {}
+            other => {
+                if tx.send(other).await.is_err() {
+                    return false;
+                }
+            }
+        }
+    }
+    flush_rejects(source, shared, tx, &rejects).await
+}
+
+/// Reports the object's rejects, and emits them when scanning the `rejects` table.
+async fn flush_rejects(source: &ResolvedSource, shared: &ScanShared, tx: &Sender<datafusion::error::Result<RecordBatch>>, rejects: &[Reject]) -> bool {
+    if rejects.is_empty() {
+        return true;
+    }
+    shared.report.sample_rejects(&source.config.name, rejects);
+    for r in rejects.iter().take(3) {
+        tracing::warn!(source = %source.config.name, object = %r.object, row = ?r.row, field = ?r.field, "rejected: {}", r.reason);
+    }
+    if matches!(shared.output, ScanOutput::Rejects) {
+        return tx.send(rejects_batch(source, rejects)).await.is_ok();
+    }
+    true
+}

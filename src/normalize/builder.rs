@@ -1,0 +1,272 @@
+//! Accumulates [`AuditEvent`]s into `audit_events` record batches.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::record::{AuditEvent, Envelope, Text, UserInfo};
+use super::schema::{ANNOTATION_AUTHZ_DECISION, ANNOTATION_AUTHZ_REASON, audit_events_schema};
+use crate::Result;
+
+type StringListBuilder = ListBuilder<StringBuilder>;
+
+/// Column builders for one output batch of `audit_events`.
+pub struct AuditEventBuilder {
+    source: String,
+    source_name: String,
+    cloud_account: StringBuilder,
+    region: StringBuilder,
+    cluster: StringBuilder,
+    event_time: TimestampMicrosecondBuilder,
+    request_received_time: TimestampMicrosecondBuilder,
+    ingest_time: TimestampMicrosecondBuilder,
+    audit_id: StringBuilder,
+    stage: StringBuilder,
+    level: StringBuilder,
+    verb: StringBuilder,
+    request_uri: StringBuilder,
+    user_name: StringBuilder,
+    user_uid: StringBuilder,
+    user_groups: StringListBuilder,
+    user_extra: MapBuilder<StringBuilder, StringListBuilder>,
+    impersonated_user_name: StringBuilder,
+    impersonated_user_groups: StringListBuilder,
+    source_ips: StringListBuilder,
+    source_ip: StringBuilder,
+    user_agent: StringBuilder,
+    obj_api_group: StringBuilder,
+    obj_api_version: StringBuilder,
+    obj_resource: StringBuilder,
+    obj_subresource: StringBuilder,
+    obj_namespace: StringBuilder,
+    obj_name: StringBuilder,
+    response_code: Int32Builder,
+    response_status: StringBuilder,
+    response_reason: StringBuilder,
+    response_message: StringBuilder,
+    authz_decision: StringBuilder,
+    authz_reason: StringBuilder,
+    annotations: MapBuilder<StringBuilder, StringBuilder>,
+    request_object: StringBuilder,
+    response_object: StringBuilder,
+    flattened_extra: MapBuilder<StringBuilder, StringBuilder>,
+    lineage_object: StringBuilder,
+    lineage_row: Int64Builder,
+    len: usize,
+}
+
+fn utc() -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::new().with_timezone("UTC")
+}
+
+fn opt(b: &mut StringBuilder, v: &Option<Text<'_>>) {
+    b.append_option(v.as_deref());
+}
+
+fn list(b: &mut StringListBuilder, v: Option<&Vec<Text<'_>>>) {
+    match v {
+        Some(items) => {
+            for i in items {
+                b.values().append_value(i);
+            }
+            b.append(true);
+        }
+        None => b.append(false),
+    }
+}
+
+fn pairs(b: &mut MapBuilder<StringBuilder, StringBuilder>, v: Option<&Vec<(Text<'_>, Text<'_>)>>) -> Result<()> {
+    match v {
+        Some(kv) => {
+            for (k, v) in kv {
+                b.keys().append_value(k);
+                b.values().append_value(v);
+            }
+            b.append(true)?;
+        }
+        None => b.append(false)?,
+    }
+    Ok(())
+}
+
+impl AuditEventBuilder {
+    /// A builder for rows of one source (`source` is the format name, `source_name` the configured name).
+    pub fn new(source: &str, source_name: &str) -> Self {
+        AuditEventBuilder {
+            source: source.to_owned(),
+            source_name: source_name.to_owned(),
+            cloud_account: StringBuilder::new(),
+            region: StringBuilder::new(),
+            cluster: StringBuilder::new(),
+            event_time: utc(),
+            request_received_time: utc(),
+            ingest_time: utc(),
+            audit_id: StringBuilder::new(),
+            stage: StringBuilder::new(),
+            level: StringBuilder::new(),
+            verb: StringBuilder::new(),
+            request_uri: StringBuilder::new(),
+            user_name: StringBuilder::new(),
+            user_uid: StringBuilder::new(),
+            user_groups: ListBuilder::new(StringBuilder::new()),
+            user_extra: MapBuilder::new(None, StringBuilder::new(), ListBuilder::new(StringBuilder::new())),
+            impersonated_user_name: StringBuilder::new(),
+            impersonated_user_groups: ListBuilder::new(StringBuilder::new()),
+            source_ips: ListBuilder::new(StringBuilder::new()),
+            source_ip: StringBuilder::new(),
+            user_agent: StringBuilder::new(),
+            obj_api_group: StringBuilder::new(),
+            obj_api_version: StringBuilder::new(),
+            obj_resource: StringBuilder::new(),
+            obj_subresource: StringBuilder::new(),
+            obj_namespace: StringBuilder::new(),
+            obj_name: StringBuilder::new(),
+            response_code: Int32Builder::new(),
+            response_status: StringBuilder::new(),
+            response_reason: StringBuilder::new(),
+            response_message: StringBuilder::new(),
+            authz_decision: StringBuilder::new(),
+            authz_reason: StringBuilder::new(),
+            annotations: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
+            request_object: StringBuilder::new(),
+            response_object: StringBuilder::new(),
+            flattened_extra: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
+            lineage_object: StringBuilder::new(),
+            lineage_row: Int64Builder::new(),
+            len: 0,
+        }
+    }
+
+    /// Rows appended since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends one event. `event_time` is the resolved event time (the caller rejects events without one).
+    pub fn append(
+        &mut self,
+        env: &Envelope<'_>,
+        e: &AuditEvent<'_>,
+        event_time: i64,
+        lineage_object: &str,
+        lineage_row: i64,
+    ) -> Result<()> {
+        opt(&mut self.cloud_account, &env.cloud_account);
+        opt(&mut self.region, &env.region);
+        opt(&mut self.cluster, &env.cluster);
+        self.event_time.append_value(event_time);
+        self.request_received_time.append_option(e.request_received_time);
+        self.ingest_time.append_option(env.ingest_time);
+        opt(&mut self.audit_id, &e.audit_id);
+        opt(&mut self.stage, &e.stage);
+        opt(&mut self.level, &e.level);
+        opt(&mut self.verb, &e.verb);
+        opt(&mut self.request_uri, &e.request_uri);
+        opt(&mut self.user_name, &e.user.name);
+        opt(&mut self.user_uid, &e.user.uid);
+        list(&mut self.user_groups, e.user.groups.as_ref());
+        match &e.user.extra {
+            Some(extra) => {
+                for (k, vs) in extra {
+                    self.user_extra.keys().append_value(k);
+                    list(self.user_extra.values(), Some(vs));
+                }
+                self.user_extra.append(true)?;
+            }
+            None => self.user_extra.append(false)?,
+        }
+        let imp = e.impersonated_user.as_ref();
+        self.impersonated_user_name
+            .append_option(imp.and_then(|u: &UserInfo<'_>| u.name.as_deref()));
+        list(&mut self.impersonated_user_groups, imp.and_then(|u| u.groups.as_ref()));
+        list(&mut self.source_ips, e.source_ips.as_ref());
+        self.source_ip
+            .append_option(e.source_ips.as_ref().and_then(|ips| ips.first()).map(|s| s.as_ref()));
+        opt(&mut self.user_agent, &e.user_agent);
+        let o = &e.object_ref;
+        opt(&mut self.obj_api_group, &o.api_group);
+        opt(&mut self.obj_api_version, &o.api_version);
+        opt(&mut self.obj_resource, &o.resource);
+        opt(&mut self.obj_subresource, &o.subresource);
+        opt(&mut self.obj_namespace, &o.namespace);
+        opt(&mut self.obj_name, &o.name);
+        self.response_code.append_option(e.response.code);
+        opt(&mut self.response_status, &e.response.status);
+        opt(&mut self.response_reason, &e.response.reason);
+        opt(&mut self.response_message, &e.response.message);
+        self.authz_decision.append_option(e.annotation(ANNOTATION_AUTHZ_DECISION));
+        self.authz_reason.append_option(e.annotation(ANNOTATION_AUTHZ_REASON));
+        pairs(&mut self.annotations, e.annotations.as_ref())?;
+        opt(&mut self.request_object, &e.request_object);
+        opt(&mut self.response_object, &e.response_object);
+        pairs(&mut self.flattened_extra, e.flattened_extra.as_ref())?;
+        self.lineage_object.append_value(lineage_object);
+        self.lineage_row.append_value(lineage_row);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Returns the rows appended so far as a batch and resets the builder.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let n = self.len;
+        self.len = 0;
+        let constant = |v: &str| -> ArrayRef {
+            let mut b = StringBuilder::with_capacity(n, n * v.len());
+            for _ in 0..n {
+                b.append_value(v);
+            }
+            Arc::new(b.finish())
+        };
+        let columns: Vec<ArrayRef> = vec![
+            constant(&self.source),
+            constant(&self.source_name),
+            Arc::new(self.cloud_account.finish()),
+            Arc::new(self.region.finish()),
+            Arc::new(self.cluster.finish()),
+            Arc::new(self.event_time.finish()),
+            Arc::new(self.request_received_time.finish()),
+            Arc::new(self.ingest_time.finish()),
+            Arc::new(self.audit_id.finish()),
+            Arc::new(self.stage.finish()),
+            Arc::new(self.level.finish()),
+            Arc::new(self.verb.finish()),
+            Arc::new(self.request_uri.finish()),
+            Arc::new(self.user_name.finish()),
+            Arc::new(self.user_uid.finish()),
+            Arc::new(self.user_groups.finish()),
+            Arc::new(self.user_extra.finish()),
+            Arc::new(self.impersonated_user_name.finish()),
+            Arc::new(self.impersonated_user_groups.finish()),
+            Arc::new(self.source_ips.finish()),
+            Arc::new(self.source_ip.finish()),
+            Arc::new(self.user_agent.finish()),
+            Arc::new(self.obj_api_group.finish()),
+            Arc::new(self.obj_api_version.finish()),
+            Arc::new(self.obj_resource.finish()),
+            Arc::new(self.obj_subresource.finish()),
+            Arc::new(self.obj_namespace.finish()),
+            Arc::new(self.obj_name.finish()),
+            Arc::new(self.response_code.finish()),
+            Arc::new(self.response_status.finish()),
+            Arc::new(self.response_reason.finish()),
+            Arc::new(self.response_message.finish()),
+            Arc::new(self.authz_decision.finish()),
+            Arc::new(self.authz_reason.finish()),
+            Arc::new(self.annotations.finish()),
+            Arc::new(self.request_object.finish()),
+            Arc::new(self.response_object.finish()),
+            Arc::new(self.flattened_extra.finish()),
+            Arc::new(self.lineage_object.finish()),
+            Arc::new(self.lineage_row.finish()),
+        ];
+        Ok(RecordBatch::try_new(audit_events_schema(), columns)?)
+    }
+}

@@ -1,0 +1,87 @@
+//! `eks_cloudwatch`: one row per CloudWatch Logs event of an EKS cluster's log group
+//! (`owner`, `logGroup` = `/aws/eks/<cluster>/cluster`, `logStream`, `id`, `timestamp` ms,
+//! `message` = the audit event as JSON text).
+
+use std::borrow::Cow;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::{BatchContext, BatchOutput, SourceAdapter, SourceFormat, column_indices, has_column};
+use crate::Result;
+use crate::normalize::columns::{ColumnTree, EpochUnit, StrReader, TimeReader};
+use crate::normalize::{FieldError, parse_audit_event};
+
+const OWNER: &str = "owner";
+const LOG_GROUP: &str = "logGroup";
+const LOG_STREAM: &str = "logStream";
+const TIMESTAMP: &str = "timestamp";
+const MESSAGE: &str = "message";
+/// Only this stream family carries audit events; the log group also holds authenticator,
+/// scheduler and controller-manager streams.
+const AUDIT_STREAM_PREFIX: &str = "kube-apiserver-audit";
+
+/// Reads CloudWatch Logs rows whose message is an EKS audit event.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EksCloudWatchSource;
+
+/// The cluster name in an EKS log group `/aws/eks/<cluster>/cluster`.
+pub fn cluster_from_log_group(group: &str) -> Option<&str> {
+    group.strip_prefix("/aws/eks/")?.strip_suffix("/cluster").filter(|c| !c.is_empty() && !c.contains('/'))
+}
+
+impl SourceAdapter for EksCloudWatchSource {
+    fn format(&self) -> SourceFormat {
+        SourceFormat::EksCloudwatch
+    }
+
+    fn columns_to_read(&self, file_schema: &Schema) -> Result<Vec<usize>, FieldError> {
+        if !has_column(file_schema, MESSAGE) {
+            return Err(FieldError::new(MESSAGE, "required column is missing"));
+        }
+        Ok(column_indices(file_schema, &[OWNER, LOG_GROUP, LOG_STREAM, TIMESTAMP, MESSAGE]))
+    }
+
+    fn normalize(&self, batch: &RecordBatch, ctx: &BatchContext<'_>, out: &mut BatchOutput<'_>) -> Result<()> {
+        let tree = ColumnTree::from_batch(batch);
+        let owner = StrReader::new(tree.find(&[OWNER]))?;
+        let group = StrReader::new(tree.find(&[LOG_GROUP]))?;
+        let stream = StrReader::new(tree.find(&[LOG_STREAM]))?;
+        let cwl_time = TimeReader::new(tree.find(&[TIMESTAMP]), TIMESTAMP, EpochUnit::Millis)?;
+        let message = StrReader::new(tree.find(&[MESSAGE]))?;
+        for row in 0..batch.num_rows() {
+            if let Some(s) = stream.get(row).filter(|s| !s.starts_with(AUDIT_STREAM_PREFIX)) {
+                out.reject(ctx, row, Some(LOG_STREAM.into()), format!("log stream '{s}' is not a kube-apiserver-audit stream (another log category)"), message.get(row).map(str::to_owned));
+                continue;
+            }
+            let Some(text) = message.get(row) else {
+                out.reject(ctx, row, Some(MESSAGE.into()), "message is null".into(), None);
+                continue;
+            };
+            let fallback = match cwl_time.get(row) {
+                Ok(t) => t,
+                Err(e) => {
+                    out.reject(ctx, row, Some(e.field), e.reason, Some(text.to_owned()));
+                    continue;
+                }
+            };
+            let cluster = group.get(row).and_then(cluster_from_log_group).map(Cow::Borrowed);
+            let env = ctx.envelope(owner.text(row), None, cluster, fallback);
+            let event = parse_audit_event(text).map_err(|e| e.within(MESSAGE));
+            out.emit(ctx, row, &env, event, || Some(text.to_owned()))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_comes_from_the_log_group() {
+        assert_eq!(cluster_from_log_group("/aws/eks/prod-1/cluster"), Some("prod-1"));
+        assert_eq!(cluster_from_log_group("/aws/lambda/x"), None);
+        assert_eq!(cluster_from_log_group("/aws/eks//cluster"), None);
+    }
+}

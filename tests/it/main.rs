@@ -1,0 +1,6 @@
+//! Integration tests: one binary, modules per area, a shared harness in `util`.
+
+mod bad_input;
+mod cli;
+mod real_data;
+mod util;
