@@ -155,7 +155,7 @@ async fn plan_groups(
         all.extend(objects.into_iter().map(|o| (Arc::clone(source), o)));
     }
     // Largest first, each to the lightest group: even work per partition.
-    all.sort_by(|a, b| b.1.meta.size.cmp(&a.1.meta.size));
+    all.sort_by_key(|o| std::cmp::Reverse(o.1.meta.size));
     let n = partitions.max(1);
     let mut groups: Vec<(u64, Vec<_>)> = (0..n).map(|_| (0, Vec::new())).collect();
     for item in all {

@@ -394,12 +394,24 @@ fn partition_path(format: SourceFormat, cluster: &ClusterSpec, hour: i64, retry:
     }
 }
 
+/// Rows waiting for a partition's object, and the object's writer once opened.
+type OpenPartition = (Vec<GenRow>, Option<ArrowWriter<File>>);
+
+/// What one cluster's generation wrote.
+struct ClusterOutcome {
+    written: u64,
+    duplicates: u64,
+    objects: u64,
+    bytes: u64,
+    labels: Vec<ScenarioLabel>,
+}
+
 /// Open partitions of one cluster: rows buffered per (arrival hour, retry) and written in row groups.
 struct PartitionWriters<'a> {
     root: &'a Path,
     format: SourceFormat,
     cluster: &'a ClusterSpec,
-    open: BTreeMap<(i64, bool), (Vec<GenRow>, Option<ArrowWriter<File>>)>,
+    open: BTreeMap<(i64, bool), OpenPartition>,
     rng: SmallRng,
     objects: u64,
     bytes: u64,
@@ -472,7 +484,7 @@ fn arrival_delay(rng: &mut SmallRng) -> i64 {
 const MAX_DELAY: i64 = 5400 * 1_000_000 + 1_000_000;
 
 /// Generates one cluster's landing.
-fn generate_cluster(opts: &GenerateOptions, format: SourceFormat, cluster: &ClusterSpec, events: u64, seed: u64) -> Result<(u64, u64, u64, u64, Vec<ScenarioLabel>)> {
+fn generate_cluster(opts: &GenerateOptions, format: SourceFormat, cluster: &ClusterSpec, events: u64, seed: u64) -> Result<ClusterOutcome> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut benign = BenignTraffic::new(cluster, seed ^ 0x5eed);
     let span = i64::from(opts.hours) * HOUR;
@@ -530,7 +542,7 @@ fn generate_cluster(opts: &GenerateOptions, format: SourceFormat, cluster: &Clus
         emit(row, &mut rng, &mut writers)?;
     }
     writers.close_before(i64::MAX - 2 * HOUR - MAX_DELAY, 0)?;
-    Ok((written, dups, writers.objects, writers.bytes, labels))
+    Ok(ClusterOutcome { written, duplicates: dups, objects: writers.objects, bytes: writers.bytes, labels })
 }
 
 /// Generates every format's clusters into `opts.out` and writes `labels.jsonl`.
@@ -550,7 +562,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary> {
         })
         .collect();
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(jobs.len().max(1));
-    let results: Vec<Result<(SourceFormat, (u64, u64, u64, u64, Vec<ScenarioLabel>))>> = std::thread::scope(|s| {
+    let results: Vec<Result<(SourceFormat, ClusterOutcome)>> = std::thread::scope(|s| {
         let chunks: Vec<Vec<&(SourceFormat, ClusterSpec, u64, u64)>> = (0..threads).map(|t| jobs.iter().skip(t).step_by(threads).collect()).collect();
         let handles: Vec<_> = chunks
             .into_iter()
@@ -560,12 +572,12 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary> {
     });
     let mut summary = GenerateSummary::default();
     for r in results {
-        let (format, (written, dups, objects, bytes, labels)) = r?;
-        *summary.events.entry(format.as_str().into()).or_default() += written;
-        *summary.duplicates.entry(format.as_str().into()).or_default() += dups;
-        summary.objects += objects;
-        summary.bytes += bytes;
-        summary.scenarios.extend(labels);
+        let (format, outcome) = r?;
+        *summary.events.entry(format.as_str().into()).or_default() += outcome.written;
+        *summary.duplicates.entry(format.as_str().into()).or_default() += outcome.duplicates;
+        summary.objects += outcome.objects;
+        summary.bytes += outcome.bytes;
+        summary.scenarios.extend(outcome.labels);
     }
     summary.scenarios.sort_by(|a, b| (&a.format, &a.cluster, &a.first_event_time).cmp(&(&b.format, &b.cluster, &b.first_event_time)));
     let mut text = String::new();

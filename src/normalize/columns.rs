@@ -319,7 +319,7 @@ pub enum MapValues {
 /// A `Map<string, V>` column, a struct (field names as keys) or JSON object text.
 pub enum PairsReader {
     Missing,
-    Map(Offsets, StrReader, MapValues),
+    Map(Box<(Offsets, StrReader, MapValues)>),
     Struct(Vec<(String, MapValues)>, Option<NullBuffer>),
     Json(StrReader),
 }
@@ -347,11 +347,11 @@ impl PairsReader {
                     offsets: m.value_offsets().iter().map(|o| *o as usize).collect(),
                     nulls: m.nulls().cloned(),
                 };
-                PairsReader::Map(
+                PairsReader::Map(Box::new((
                     offsets,
                     StrReader::new(Some(Arc::clone(m.keys())))?,
                     values(Arc::clone(m.values()))?,
-                )
+                )))
             }
             DataType::Struct(fields) => {
                 let s = a.as_struct();
@@ -376,7 +376,8 @@ impl PairsReader {
     pub fn get(&self, row: usize) -> Option<Vec<(Text<'_>, PairValue<'_>)>> {
         match self {
             PairsReader::Missing => None,
-            PairsReader::Map(o, keys, values) => {
+            PairsReader::Map(parts) => {
+                let (o, keys, values) = parts.as_ref();
                 let r = o.range(row)?;
                 Some(
                     r.filter_map(|i| Some((keys.text(i)?, Self::value(values, i)?)))

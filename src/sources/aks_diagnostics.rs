@@ -46,7 +46,7 @@ pub fn parse_resource_id(id: &str) -> Option<(String, String, String)> {
 /// How `properties.log` landed in this batch.
 enum LogColumn {
     Text(StrReader),
-    Typed(TypedEventColumns),
+    Typed(Box<TypedEventColumns>),
 }
 
 impl SourceAdapter for AksDiagnosticsSource {
@@ -70,7 +70,7 @@ impl SourceAdapter for AksDiagnosticsSource {
         let category = StrReader::new(tree.find(&[CATEGORY]))?;
         let log = match tree.find(&[PROPERTIES, LOG]) {
             Some(a) if matches!(a.data_type(), DataType::Struct(_)) => {
-                LogColumn::Typed(TypedEventColumns::resolve(&ColumnTree::from_struct(a.as_struct()))?)
+                LogColumn::Typed(Box::new(TypedEventColumns::resolve(&ColumnTree::from_struct(a.as_struct()))?))
             }
             Some(a) => LogColumn::Text(StrReader::new(Some(a))?),
             // `properties` kept as JSON text (some Event Hub exports): decode the log per row.
