@@ -20,6 +20,10 @@ pub struct Config {
     /// The landed sources, each becoming part of `audit_events` and a raw table of its own.
     #[serde(rename = "source", default)]
     pub sources: Vec<SourceConfig>,
+    /// Extra allow-list values, added to the rule pack's defaults (`queries/allowlists.toml`):
+    /// `system_namespaces = ["platform"]`, `privileged_images = ["registry.example.com/agent"]`.
+    #[serde(default)]
+    pub allowlists: BTreeMap<String, Vec<String>>,
     /// Directory that relative `location`s are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod generate;
 pub mod normalize;
+pub mod rules;
 pub mod sources;
 
 pub use config::Config;

@@ -6,6 +6,7 @@
 mod generate;
 mod output;
 mod query;
+mod rules;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,8 @@ enum LogFormat {
 enum Command {
     /// Run SQL over `audit_events`, `rejects` and the raw source tables.
     Query(query::QueryArgs),
+    /// List, validate and test the detection rules.
+    Rules(rules::RulesArgs),
     /// Write realistic sample landings (benign traffic plus labeled attacks) in all four formats.
     Generate(generate::GenerateArgs),
 }
@@ -107,6 +110,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Query(args) => query::run(args).await,
             Command::Generate(args) => generate::run(args),
+            Command::Rules(args) => rules::run(args).await,
         }
     });
     match result {

