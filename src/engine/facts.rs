@@ -294,50 +294,39 @@ pub fn register_udfs(ctx: &SessionContext) {
             Ok(ColumnarValue::Array(Arc::new(out)))
         }),
     ));
-    ctx.register_udf(create_udf(
-        "k8s_ip_class",
+    ctx.register_udf(string_udf("k8s_ip_class", |ip| Some(ip_class(ip).to_owned())));
+    ctx.register_udf(string_udf("k8s_exec_command", exec_command));
+    ctx.register_udf(json_facts_udf("k8s_pod_facts", pod_facts_type(), pod_facts_array));
+    ctx.register_udf(json_facts_udf("k8s_rbac_facts", rbac_facts_type(), rbac_facts_array));
+}
+
+/// A UDF mapping one text column to text, row by row (nulls stay null).
+fn string_udf(name: &str, f: fn(&str) -> Option<String>) -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
+        name,
         vec![DataType::Utf8],
         DataType::Utf8,
         Volatility::Immutable,
-        Arc::new(|args| {
+        Arc::new(move |args| {
             let a = arrays(args)?;
-            let ips = as_string_array(&a[0])?;
-            let out: StringArray = ips.iter().map(|ip| ip.map(ip_class)).collect();
+            let out: StringArray = as_string_array(&a[0])?.iter().map(|v| v.and_then(f)).collect();
             Ok(ColumnarValue::Array(Arc::new(out)))
         }),
-    ));
-    ctx.register_udf(create_udf(
-        "k8s_exec_command",
+    )
+}
+
+/// A UDF deriving a facts struct from a JSON body column.
+fn json_facts_udf(name: &str, ty: DataType, f: fn(&StringArray) -> DfResult<ArrayRef>) -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
+        name,
         vec![DataType::Utf8],
-        DataType::Utf8,
+        ty,
         Volatility::Immutable,
-        Arc::new(|args| {
+        Arc::new(move |args| {
             let a = arrays(args)?;
-            let uris = as_string_array(&a[0])?;
-            let out: StringArray = uris.iter().map(|u| u.and_then(exec_command)).collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
+            Ok(ColumnarValue::Array(f(as_string_array(&a[0])?)?))
         }),
-    ));
-    ctx.register_udf(create_udf(
-        "k8s_pod_facts",
-        vec![DataType::Utf8],
-        pod_facts_type(),
-        Volatility::Immutable,
-        Arc::new(|args| {
-            let a = arrays(args)?;
-            Ok(ColumnarValue::Array(pod_facts_array(as_string_array(&a[0])?)?))
-        }),
-    ));
-    ctx.register_udf(create_udf(
-        "k8s_rbac_facts",
-        vec![DataType::Utf8],
-        rbac_facts_type(),
-        Volatility::Immutable,
-        Arc::new(|args| {
-            let a = arrays(args)?;
-            Ok(ColumnarValue::Array(rbac_facts_array(as_string_array(&a[0])?)?))
-        }),
-    ));
+    )
 }
 
 /// The views rules read. Each adds facts to `audit_events` rows; none filters what a rule might need.

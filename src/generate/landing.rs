@@ -19,7 +19,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use super::events::{BenignTraffic, Cloud, ClusterSpec, EventMeta, SCENARIOS, scenario};
+use super::traffic::{BenignTraffic, Cloud, ClusterSpec, EventMeta, SCENARIOS, scenario};
 use super::ocsf::ocsf_row;
 use crate::normalize::schema::map_of;
 use crate::normalize::time::{format_micros, parse_timestamp_micros};

@@ -3,9 +3,8 @@
 //!
 //! Deterministic per seed. Used for the bundled `sample_data/`, tests and benchmarks.
 
-#[path = "events_stub.rs"]
-pub mod events;
 pub mod landing;
 pub mod ocsf;
+pub mod traffic;
 
 pub use landing::{GenerateOptions, GenerateSummary, ScenarioLabel, generate};

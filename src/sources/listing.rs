@@ -48,8 +48,8 @@ impl SourceLocation {
 
     /// The full URL of an object in this location's store.
     pub fn object_url(&self, path: &Path) -> String {
-        let base = self.store_url.as_str().trim_end_matches('/');
-        format!("{base}/{path}")
+        let base = self.store_url.as_str();
+        if base.ends_with('/') { format!("{base}{path}") } else { format!("{base}/{path}") }
     }
 }
 

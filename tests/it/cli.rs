@@ -12,6 +12,12 @@ fn auditlake() -> Command {
     cmd
 }
 
+/// Runs `auditlake query --format json <args>` successfully and returns its rows.
+fn query_rows(args: &[&str]) -> Vec<Value> {
+    let out = auditlake().args(["query", "--format", "json"]).args(args).assert().success().get_output().stdout.clone();
+    json_lines(&out)
+}
+
 fn json_lines(out: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -36,14 +42,7 @@ fn sample_data_shows_all_four_formats_with_no_config() {
 
 #[test]
 fn raw_source_tables_keep_lineage() {
-    let out = auditlake()
-        .args(["query", "--format", "json", "SELECT \"logGroup\", _object, _row FROM eks_cloudwatch ORDER BY _object, _row LIMIT 1"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let rows = json_lines(&out);
+    let rows = query_rows(&["SELECT \"logGroup\", _object, _row FROM eks_cloudwatch ORDER BY _object, _row LIMIT 1"]);
     assert_eq!(rows[0]["logGroup"], "/aws/eks/prod-payments/cluster");
     assert_eq!(rows[0]["_row"], 0);
     assert!(rows[0]["_object"].as_str().unwrap().starts_with("file:///"));
@@ -75,15 +74,7 @@ fn sql_from_a_file_and_a_time_window() {
     let dir = tempfile::tempdir().unwrap();
     let sql = dir.path().join("q.sql");
     std::fs::write(&sql, "SELECT min(event_time) AS lo, max(event_time) AS hi, count(*) AS n FROM audit_events").unwrap();
-    let out = auditlake()
-        .args(["query", "--format", "json", "--from", "2026-11-01T01:00:00Z", "--to", "2026-11-01T02:00:00Z", "-f"])
-        .arg(&sql)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let row = &json_lines(&out)[0];
+    let row = &query_rows(&["--from", "2026-11-01T01:00:00Z", "--to", "2026-11-01T02:00:00Z", "-f", sql.to_str().unwrap()])[0];
     assert!(row["lo"].as_str().unwrap() >= "2026-11-01T01:00:00", "{row}");
     assert!(row["hi"].as_str().unwrap() < "2026-11-01T02:00:00", "{row}");
     assert!(row["n"].as_i64().unwrap() > 0);

@@ -4,3 +4,6 @@ mod bad_input;
 mod cli;
 mod real_data;
 mod util;
+mod peer_suites;
+mod rules;
+mod scenarios;
