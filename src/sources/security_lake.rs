@@ -20,6 +20,68 @@ const TOP_LEVEL: &[&str] = &[
 const ANNOTATION_PREFIX: &str = "annotations.";
 const CLUSTER_KEY: &str = "eks_cluster_name";
 
+/// Rebuilds an approximate body (`requestObject` / `responseObject`) from OCSF 1.1's flattened
+/// `unmapped` keys, so body-based detections work on Security Lake rows too. Flattening loses
+/// information: array values are comma-joined, so element `i` of a one-level array gets the
+/// `i`-th value, and deeper arrays collect all values in their first element. Scalars that read
+/// as booleans or integers become those.
+pub fn unflatten_body(unmapped: &[(Text<'_>, Text<'_>)], prefix: &str) -> Option<String> {
+    use serde_json::{Map, Value};
+    fn scalar(s: &str) -> Value {
+        match s {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => s.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(s.to_owned())),
+        }
+    }
+    fn place(node: &mut Value, segs: &[&str], values: &[&str], arrays_seen: usize) {
+        let Some((seg, rest)) = segs.split_first() else { return };
+        if !node.is_object() {
+            *node = Value::Object(Map::new());
+        }
+        let map = node.as_object_mut().expect("made an object above");
+        match seg.strip_suffix("[]") {
+            None if rest.is_empty() => {
+                map.insert((*seg).to_owned(), scalar(values.first().copied().unwrap_or("")));
+            }
+            None => place(map.entry((*seg).to_owned()).or_insert(Value::Null), rest, values, arrays_seen),
+            Some(name) => {
+                let arr = map.entry(name.to_owned()).or_insert_with(|| Value::Array(Vec::new()));
+                if !arr.is_array() {
+                    *arr = Value::Array(Vec::new());
+                }
+                let items = arr.as_array_mut().expect("made an array above");
+                if rest.is_empty() {
+                    items.extend(values.iter().map(|v| scalar(v)));
+                } else if arrays_seen == 0 && !rest.iter().any(|r| r.ends_with("[]")) {
+                    for (i, v) in values.iter().enumerate() {
+                        while items.len() <= i {
+                            items.push(Value::Object(Map::new()));
+                        }
+                        place(&mut items[i], rest, &[v], arrays_seen + 1);
+                    }
+                } else {
+                    if items.is_empty() {
+                        items.push(Value::Object(Map::new()));
+                    }
+                    place(&mut items[0], rest, values, arrays_seen + 1);
+                }
+            }
+        }
+    }
+    let lead = format!("{prefix}.");
+    let mut root = Value::Object(Map::new());
+    let mut any = false;
+    for (k, v) in unmapped {
+        let Some(path) = k.strip_prefix(lead.as_str()) else { continue };
+        let segs: Vec<&str> = path.split('.').collect();
+        let values: Vec<&str> = if path.contains("[]") { v.split(',').collect() } else { vec![v.as_ref()] };
+        place(&mut root, &segs, &values, 0);
+        any = true;
+    }
+    any.then(|| root.to_string())
+}
+
 /// Reads Security Lake OCSF API Activity rows of EKS audit logs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SecurityLakeSource;
@@ -177,8 +239,8 @@ impl Columns {
                 message: self.resp_message.text(row),
             },
             annotations: (!annotations.is_empty()).then_some(annotations),
-            request_object: self.request_data.get(row),
-            response_object: self.response_data.get(row),
+            request_object: self.request_data.get(row).or_else(|| unmapped.as_deref().and_then(|u| unflatten_body(u, "requestObject")).map(Cow::Owned)),
+            response_object: self.response_data.get(row).or_else(|| unmapped.as_deref().and_then(|u| unflatten_body(u, "responseObject")).map(Cow::Owned)),
             stage_time: self.time.get(row)?.or(self.time_dt.get(row)?),
             request_received_time: self.start_time.get(row)?,
             legacy_time: None,
@@ -229,6 +291,26 @@ impl SourceAdapter for SecurityLakeSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodies_are_rebuilt_from_unmapped() {
+        let u: Vec<(Text<'_>, Text<'_>)> = vec![
+            ("requestObject.kind".into(), "Pod".into()),
+            ("requestObject.spec.hostPID".into(), "true".into()),
+            ("requestObject.spec.containers[].name".into(), "a,b".into()),
+            ("requestObject.spec.containers[].securityContext.privileged".into(), "true".into()),
+            ("requestObject.spec.volumes[].hostPath.path".into(), "/".into()),
+            ("requestObject.rules[].verbs[]".into(), "get,list".into()),
+            ("annotations.authorization.k8s.io/decision".into(), "allow".into()),
+        ];
+        let body: serde_json::Value = serde_json::from_str(&unflatten_body(&u, "requestObject").unwrap()).unwrap();
+        assert_eq!(body["spec"]["hostPID"], true);
+        assert_eq!(body["spec"]["containers"][1]["name"], "b");
+        assert_eq!(body["spec"]["containers"][0]["securityContext"]["privileged"], true);
+        assert_eq!(body["spec"]["volumes"][0]["hostPath"]["path"], "/");
+        assert_eq!(body["rules"][0]["verbs"], serde_json::json!(["get", "list"]));
+        assert_eq!(unflatten_body(&u, "responseObject"), None);
+    }
 
     #[test]
     fn account_comes_from_an_arn() {
