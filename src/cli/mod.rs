@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 failed (retryable); 2 configuration or usage error (not retryable);
 //! 3 completed, but input was rejected and `--strict` was given.
 
+mod bench;
 mod generate;
 mod output;
 mod query;
@@ -36,6 +37,8 @@ enum LogFormat {
 enum Command {
     /// Run SQL over `audit_events`, `rejects` and the raw source tables.
     Query(query::QueryArgs),
+    /// Measure scan and rule-pack throughput on a generated data set.
+    Bench(bench::BenchArgs),
     /// List, validate and test the detection rules.
     Rules(rules::RulesArgs),
     /// Write realistic sample landings (benign traffic plus labeled attacks) in all four formats.
@@ -111,6 +114,7 @@ pub fn main() -> ExitCode {
             Command::Query(args) => query::run(args).await,
             Command::Generate(args) => generate::run(args),
             Command::Rules(args) => rules::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {
