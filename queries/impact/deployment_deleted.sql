@@ -1,0 +1,16 @@
+/*
+id = "deployment_deleted"
+title = "Deployment deleted"
+description = "A Deployment was deleted by a person or workload identity. Deleting workloads is how outages are caused on purpose."
+kind = "duet"
+severity = "medium"
+attack = ["T1498", "T1489"]
+tags = ["impact"]
+catalog = ["D65"]
+references = ["https://github.com/falcosecurity/plugins/blob/main/plugins/k8saudit/rules/k8s_audit_rules.yaml", "https://github.com/SigmaHQ/sigma/tree/master/rules/application/kubernetes/audit/"]
+false_positives = "Decommissioning and CI-driven environment teardown."
+first_action = "Did you expect {actor} to delete deployment {obj_namespace}/{obj_name}?"
+*/
+SELECT *
+FROM k8s_events
+WHERE obj_resource = 'deployments' AND verb = 'delete' AND succeeded AND coalesce(stage, 'ResponseComplete') = 'ResponseComplete' AND actor_class NOT IN ('system_component', 'cloud_system', 'node') AND NOT starts_with(coalesce(actor, ''), 'system:serviceaccount:kube-system:')

@@ -1,0 +1,16 @@
+/*
+id = "host_pid_pod"
+title = "Pod sharing the node's process namespace (hostPID)"
+description = "A pod or workload template with hostPID: true was created or changed. It sees and can signal every process on the node, including other containers, and can read their environments. Images allow-listed in privileged_images and system controllers in system namespaces are not asked about."
+kind = "duet"
+severity = "medium"
+attack = ["T1611", "T1610"]
+tags = ["pod-security"]
+catalog = ["D34"]
+references = ["https://github.com/falcosecurity/plugins/blob/main/plugins/k8saudit/rules/k8s_audit_rules.yaml", "https://github.com/panther-labs/panther-analysis/blob/main/rules/kubernetes_rules/"]
+false_positives = "Node agents and CNI plugins; add their images to privileged_images."
+first_action = "Did you expect {actor} to run {obj_resource} {obj_namespace}/{obj_name} with host_pid?"
+*/
+SELECT *
+FROM k8s_pod_writes
+WHERE host_pid AND succeeded AND coalesce(stage, 'ResponseComplete') = 'ResponseComplete' AND NOT k8s_all_like(images, (SELECT array_agg(value) FROM allowlist WHERE list = 'privileged_images')) AND NOT (actor_class IN ('service_account', 'system_component', 'cloud_system', 'node') AND obj_namespace IN (SELECT value FROM allowlist WHERE list = 'system_namespaces'))
