@@ -1,7 +1,7 @@
 /*
 id = "secret_get_burst"
 title = "Burst of reads of many different secrets"
-description = "One identity, from one address and client, read at least 10 different secrets within a 5-minute bucket. Workloads read the few secrets they mount; reading many distinct ones is credential harvesting."
+description = "One identity, from one address and client, read at least 10 different secrets (or listed secrets in 10 namespaces) within a 5-minute bucket. Workloads read the few secrets they mount; reading many distinct ones is credential harvesting."
 kind = "alert"
 severity = "high"
 attack = ["T1552.007"]
@@ -15,16 +15,16 @@ bucket = "5m"
 SELECT array_agg(DISTINCT audit_id) AS audit_ids,
        min(event_time) AS event_time,
        cluster, actor, source_ip, user_agent,
-       'get' AS verb, 'secrets' AS obj_resource,
+       min(verb) AS verb, 'secrets' AS obj_resource,
        CAST(NULL AS VARCHAR) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,
-       count(DISTINCT obj_namespace || '/' || obj_name) AS distinct_secrets,
+       count(DISTINCT coalesce(obj_namespace, '') || '/' || coalesce(obj_name, verb)) AS distinct_secrets,
        date_bin(INTERVAL '5 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket
 FROM k8s_events
-WHERE verb = 'get' AND obj_resource = 'secrets' AND obj_name IS NOT NULL
-  AND obj_name NOT LIKE 'sh.helm.release.%'
+WHERE verb IN ('get', 'list', 'watch') AND obj_resource = 'secrets'
+  AND coalesce(obj_name, '') NOT LIKE 'sh.helm.release.%'
   AND coalesce(source_ip_class, '') <> 'loopback'
   AND coalesce(stage, 'ResponseComplete') = 'ResponseComplete'
   AND actor_class NOT IN ('system_component', 'cloud_system', 'node') AND NOT starts_with(coalesce(actor, ''), 'system:serviceaccount:kube-system:')
   AND actor NOT IN (SELECT value FROM allowlist WHERE list = 'secret_listers')
 GROUP BY cluster, actor, source_ip, user_agent, date_bin(INTERVAL '5 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z')
-HAVING count(DISTINCT obj_namespace || '/' || obj_name) >= 10
+HAVING count(DISTINCT coalesce(obj_namespace, '') || '/' || coalesce(obj_name, verb)) >= 10

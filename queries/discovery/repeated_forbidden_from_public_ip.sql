@@ -17,6 +17,6 @@ SELECT array_agg(DISTINCT audit_id) AS audit_ids, min(event_time) AS event_time,
        count(*) AS forbidden, date_bin(INTERVAL '15 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket
 FROM k8s_events
 WHERE response_code = 403 AND source_ip_class = 'public' AND coalesce(stage, 'ResponseComplete') = 'ResponseComplete'
-  AND (request_uri LIKE '/api/%' OR request_uri LIKE '/apis/%')
+  AND (request_uri IS NULL OR request_uri LIKE '/api/%' OR request_uri LIKE '/apis/%')
 GROUP BY cluster, source_ip, date_bin(INTERVAL '15 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z')
 HAVING count(*) >= 10

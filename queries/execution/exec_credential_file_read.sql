@@ -15,5 +15,5 @@ SELECT *
 FROM k8s_exec
 WHERE obj_subresource = 'exec' AND coalesce(stage, 'ResponseStarted') IN ('ResponseStarted', 'ResponseComplete') AND coalesce(response_code, 101) < 400
   AND command ~ '(/var/run/secrets/|/run/secrets/kubernetes\.io|serviceaccount/token|/etc/kubernetes/|/var/lib/kubelet/|/etc/shadow|/etc/sudoers|(/root|/home/[^/ ]+)/\.(ssh|aws|azure|kube|config/gcloud)|/proc/[^ ]*/environ)'
-  AND NOT (actor_class IN ('system_component', 'cloud_system', 'node')
+  AND NOT ((actor_class IN ('system_component', 'cloud_system', 'node') OR starts_with(coalesce(actor, ''), 'system:serviceaccount:kube-system:'))
            AND obj_namespace IN (SELECT value FROM allowlist WHERE list = 'system_namespaces'))

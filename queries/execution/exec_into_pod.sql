@@ -8,7 +8,7 @@ attack = ["T1609"]
 tags = ["exec"]
 catalog = ["D12"]
 references = ["https://github.com/falcosecurity/plugins/blob/main/plugins/k8saudit/rules/k8s_audit_rules.yaml", "https://github.com/SigmaHQ/sigma/tree/master/rules/application/kubernetes/audit/kubernetes_audit_exec_into_container.yml", "https://github.com/elastic/detection-rules/blob/main/rules/integrations/kubernetes/execution_user_exec_to_pod.toml"]
-false_positives = "Engineers debugging their own workloads; CI smoke tests. The answer trains expected actors per namespace."
+false_positives = "Engineers debugging their own workloads (on AKS, `masterclient` is the --admin kubeconfig identity people use, so it is asked about too); CI smoke tests. The answer trains expected actors per namespace."
 first_action = "Did you expect {actor} to open a shell ({obj_subresource}) in pod {obj_namespace}/{obj_name} and run `{command}`?"
 */
 SELECT *
@@ -16,4 +16,4 @@ FROM k8s_exec
 WHERE verb IN ('create', 'get')
   AND coalesce(stage, 'ResponseStarted') = 'ResponseStarted'
   AND coalesce(response_code, 101) < 400
-  AND actor_class NOT IN ('cloud_system', 'system_component')
+  AND actor_class <> 'system_component'

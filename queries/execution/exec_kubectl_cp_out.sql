@@ -17,5 +17,5 @@ WHERE obj_subresource = 'exec' AND coalesce(stage, 'ResponseStarted') = 'Respons
   AND command ~ '(^|[ /])tar( |$)'
   AND command ~ ' -?[a-zA-Z]*c[a-zA-Z]*f[a-zA-Z]*( |$)'
   AND command ~ ' -( |$)'
-  AND NOT (actor_class IN ('system_component', 'cloud_system', 'node')
+  AND NOT ((actor_class IN ('system_component', 'cloud_system', 'node') OR starts_with(coalesce(actor, ''), 'system:serviceaccount:kube-system:'))
            AND obj_namespace IN (SELECT value FROM allowlist WHERE list = 'system_namespaces'))

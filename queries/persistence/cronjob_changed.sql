@@ -13,7 +13,8 @@ first_action = "Did you expect {actor} to {verb} {obj_resource} {obj_namespace}/
 */
 SELECT *
 FROM k8s_events
-WHERE obj_resource IN ('cronjobs', 'jobs') AND obj_api_group = 'batch' AND coalesce(obj_subresource, '') <> 'status'
+WHERE obj_resource IN ('cronjobs', 'jobs')
+  AND (obj_api_group = 'batch' OR coalesce(obj_api_version, '') LIKE 'batch/%' OR coalesce(request_uri, '') LIKE '/apis/batch/%') AND coalesce(obj_subresource, '') <> 'status'
   AND verb IN ('create', 'update', 'patch', 'delete') AND succeeded AND coalesce(stage, 'ResponseComplete') = 'ResponseComplete'
   AND actor_class IN ('human', 'service_account', 'anonymous') AND NOT (actor_class IN ('system_component', 'cloud_system', 'node', 'service_account') AND obj_namespace IN (SELECT value FROM allowlist WHERE list = 'system_namespaces'))
   AND NOT starts_with(coalesce(actor, ''), 'system:serviceaccount:kube-system:')

@@ -14,4 +14,5 @@ first_action = "Did you expect {actor} to publish ingress {obj_namespace}/{obj_n
 SELECT *
 FROM k8s_events
 WHERE obj_resource = 'ingresses' AND obj_subresource IS NULL AND verb = 'create' AND succeeded AND coalesce(stage, 'ResponseComplete') = 'ResponseComplete'
-  AND request_object IS NOT NULL AND json_get_json(request_object, 'spec', 'tls') IS NULL AND NOT (actor_class IN ('system_component', 'cloud_system', 'node', 'service_account') AND obj_namespace IN (SELECT value FROM allowlist WHERE list = 'system_namespaces'))
+  AND request_object IS NOT NULL AND json_get_json(request_object, 'spec', 'tls') IS NULL
+  AND coalesce(obj_namespace, '') NOT IN (SELECT value FROM allowlist WHERE list = 'system_namespaces')

@@ -14,5 +14,6 @@ first_action = "Did you expect {actor} to mint a token for service account {obj_
 SELECT *
 FROM k8s_events
 WHERE obj_resource = 'serviceaccounts' AND obj_subresource = 'token' AND verb = 'create' AND succeeded AND coalesce(stage, 'ResponseComplete') = 'ResponseComplete'
-  AND actor_class IN ('human', 'service_account', 'anonymous')
-  AND NOT starts_with(coalesce(actor, ''), 'system:serviceaccount:kube-system:')
+  AND actor_class NOT IN ('node', 'cloud_system')
+  AND NOT ((actor_class = 'system_component' OR starts_with(coalesce(actor, ''), 'system:serviceaccount:kube-system:'))
+           AND obj_namespace IN (SELECT value FROM allowlist WHERE list = 'system_namespaces'))

@@ -14,5 +14,5 @@ remediation = "Remove the grant from {obj_resource} {obj_name} (kubectl edit {ob
 SELECT *
 FROM k8s_rbac_writes
 WHERE obj_resource IN ('roles', 'clusterroles') AND verb IN ('create', 'update', 'patch') AND succeeded AND coalesce(stage, 'ResponseComplete') = 'ResponseComplete'
-  AND ('|' || array_to_string(grants, '|') || '|') ~ '\|[^|]* (nodes/proxy|nodes/\*)\|'
+  AND ('|' || array_to_string(grants, '|') || '|') ~ '\|[^|]* (nodes/proxy|nodes/\*|\*)\|'
   AND actor_class NOT IN ('system_component', 'cloud_system', 'node') AND NOT starts_with(coalesce(actor, ''), 'system:serviceaccount:kube-system:') AND actor NOT IN (SELECT value FROM allowlist WHERE list = 'platform_rbac_admins')

@@ -82,6 +82,14 @@ pub fn exec_command(uri: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
+/// The command of an exec request body (`{"command": ["tar", "cf", "-", ...]}`, as some landings
+/// carry it), joined with spaces.
+pub fn body_command(body: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    let parts: Vec<&str> = v.get("command")?.as_array()?.iter().filter_map(Value::as_str).collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 /// The pod spec inside a Pod or a workload template.
 fn pod_spec(obj: &Value) -> Option<&Value> {
     let spec = obj.get("spec")?;
@@ -296,6 +304,7 @@ pub fn register_udfs(ctx: &SessionContext) {
     ));
     ctx.register_udf(string_udf("k8s_ip_class", |ip| Some(ip_class(ip).to_owned())));
     ctx.register_udf(string_udf("k8s_exec_command", exec_command));
+    ctx.register_udf(string_udf("k8s_body_command", body_command));
     ctx.register_udf(create_udf(
         "k8s_all_like",
         vec![string_list_type(), string_list_type()],
@@ -387,7 +396,7 @@ pub const FACT_VIEWS: &[(&str, &str)] = &[
     ),
     (
         "k8s_exec",
-        "SELECT *, coalesce(k8s_exec_command(request_uri), json_get_json(request_object, 'command')) AS command FROM k8s_events \
+        "SELECT *, coalesce(k8s_exec_command(request_uri), k8s_body_command(request_object)) AS command FROM k8s_events \
          WHERE obj_resource = 'pods' AND obj_subresource IN ('exec', 'attach')",
     ),
     (
