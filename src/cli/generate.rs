@@ -26,6 +26,9 @@ pub struct GenerateArgs {
     /// Clusters per format.
     #[arg(long, default_value_t = 1)]
     clusters: usize,
+    /// Formats to land, comma-separated (default: all four); the events are split between them.
+    #[arg(long, value_delimiter = ',')]
+    formats: Vec<auditlake::sources::SourceFormat>,
 }
 
 pub fn run(args: GenerateArgs) -> Result<u8> {
@@ -37,6 +40,7 @@ pub fn run(args: GenerateArgs) -> Result<u8> {
         start_micros: parse_time_arg(&args.start, now)?,
         hours: args.hours.max(1),
         clusters_per_format: args.clusters.max(1),
+        formats: if args.formats.is_empty() { GenerateOptions::default().formats } else { args.formats },
         ..GenerateOptions::default()
     };
     let started = std::time::Instant::now();

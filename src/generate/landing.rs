@@ -44,6 +44,8 @@ pub struct GenerateOptions {
     pub clusters_per_format: usize,
     /// Fraction of records delivered twice (EKS CloudWatch and AKS, which deliver at least once).
     pub duplicate_rate: f64,
+    /// Formats to land (all four by default); the events are split between them.
+    pub formats: Vec<SourceFormat>,
 }
 
 impl Default for GenerateOptions {
@@ -56,6 +58,7 @@ impl Default for GenerateOptions {
             hours: 6,
             clusters_per_format: 1,
             duplicate_rate: 0.003,
+            formats: SourceFormat::ALL.to_vec(),
         }
     }
 }
@@ -285,18 +288,31 @@ pub fn decode_json_lines(schema: &SchemaRef, lines: impl Iterator<Item = String>
 }
 
 /// Rewrites an audit event so its bodies are JSON text (typed landings keep bodies as strings).
+/// Only the top level is parsed; everything else stays raw text.
 fn bodies_as_text(json: &str) -> Result<String> {
-    let mut v: serde_json::Value = serde_json::from_str(json).map_err(|e| Error::Config(format!("generated invalid JSON: {e}")))?;
-    if let Some(obj) = v.as_object_mut() {
-        for key in ["requestObject", "responseObject"] {
-            if let Some(body) = obj.get_mut(key)
-                && !body.is_string()
-            {
-                *body = serde_json::Value::String(body.to_string());
-            }
+    use serde_json::value::RawValue;
+    if !json.contains("\"requestObject\":{") && !json.contains("\"responseObject\":{") {
+        return Ok(json.to_owned());
+    }
+    let invalid = |e: serde_json::Error| Error::Config(format!("generated invalid JSON: {e}"));
+    let top: BTreeMap<String, Box<RawValue>> = serde_json::from_str(json).map_err(invalid)?;
+    let mut out = String::with_capacity(json.len() + 64);
+    out.push('{');
+    for (i, (k, v)) in top.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(k).map_err(invalid)?);
+        out.push(':');
+        let raw = v.get();
+        if (k == "requestObject" || k == "responseObject") && raw.starts_with('{') {
+            out.push_str(&serde_json::to_string(raw).map_err(invalid)?);
+        } else {
+            out.push_str(raw);
         }
     }
-    Ok(v.to_string())
+    out.push('}');
+    Ok(out)
 }
 
 fn hex_id(rng: &mut SmallRng, len: usize) -> String {
@@ -548,25 +564,37 @@ fn generate_cluster(opts: &GenerateOptions, format: SourceFormat, cluster: &Clus
 /// Generates every format's clusters into `opts.out` and writes `labels.jsonl`.
 pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary> {
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(format!("creating {}", opts.out.display()), e))?;
-    let formats = SourceFormat::ALL;
+    let formats = if opts.formats.is_empty() { SourceFormat::ALL.to_vec() } else { opts.formats.clone() };
     let clusters = opts.clusters_per_format.max(1);
-    let jobs: Vec<(SourceFormat, ClusterSpec, u64, u64)> = formats
-        .iter()
-        .enumerate()
-        .flat_map(|(fi, f)| {
-            (0..clusters).map(move |ci| {
-                let share = opts.events / (formats.len() * clusters) as u64;
-                let seed = opts.seed.wrapping_mul(1_000_003).wrapping_add((fi * 1000 + ci) as u64);
-                (*f, cluster_for(*f, ci), share, seed)
-            })
-        })
-        .collect();
+    let mut jobs: Vec<(SourceFormat, ClusterSpec, u64, u64)> = Vec::new();
+    for (fi, f) in formats.iter().enumerate() {
+        for ci in 0..clusters {
+            let share = opts.events / (formats.len() * clusters) as u64;
+            let seed = opts.seed.wrapping_mul(1_000_003).wrapping_add((SourceFormat::ALL.iter().position(|x| x == f).unwrap_or(fi) * 1000 + ci) as u64);
+            jobs.push((*f, cluster_for(*f, ci), share, seed));
+        }
+    }
+    // The OCSF and typed shapes cost the most to encode: start them first, and let each thread pull
+    // the next job when it is done, so no thread idles while another has two heavy ones.
+    let cost = |f: &SourceFormat| match f {
+        SourceFormat::SecurityLake => 0,
+        SourceFormat::K8sAudit => 1,
+        _ => 2,
+    };
+    jobs.sort_by_key(|j| cost(&j.0));
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(jobs.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<(SourceFormat, ClusterOutcome)>> = std::thread::scope(|s| {
-        let chunks: Vec<Vec<&(SourceFormat, ClusterSpec, u64, u64)>> = (0..threads).map(|t| jobs.iter().skip(t).step_by(threads).collect()).collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| s.spawn(move || chunk.into_iter().map(|(f, c, n, seed)| generate_cluster(opts, *f, c, *n, *seed).map(|r| (*f, r))).collect::<Vec<_>>()))
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    while let Some((f, c, n, seed)) = jobs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                        done.push(generate_cluster(opts, *f, c, *n, *seed).map(|r| (*f, r)));
+                    }
+                    done
+                })
+            })
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|_| vec![Err(Error::Config("generator thread panicked".into()))])).collect()
     });
