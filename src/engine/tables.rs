@@ -174,13 +174,11 @@ pub struct AuditEventsTable {
     output: ScanOutput,
     report: Arc<ScanReport>,
     batch_size: usize,
-    /// The window of the last scan (after predicate pushdown), for tests and `--stats`.
-    last_window: Mutex<Option<TimeWindow>>,
 }
 
 impl AuditEventsTable {
     pub fn new(sources: Vec<Arc<ResolvedSource>>, window: TimeWindow, output: ScanOutput, report: Arc<ScanReport>, batch_size: usize) -> Self {
-        AuditEventsTable { sources, window, output, report, batch_size, last_window: Mutex::new(None) }
+        AuditEventsTable { sources, window, output, report, batch_size }
     }
 }
 
@@ -219,7 +217,7 @@ impl TableProvider for AuditEventsTable {
                 listing = listing.intersect(w);
             }
         }
-        *self.last_window.lock().expect("window lock poisoned") = Some(listing);
+        tracing::debug!(?listing, "audit_events scan window");
         let partitions = state.config().target_partitions();
         let sources = selected_sources(&self.sources, filters);
         let groups = plan_groups(&sources, listing, partitions, &self.report).await?;
