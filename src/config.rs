@@ -24,6 +24,15 @@ pub struct Config {
     /// `system_namespaces = ["platform"]`, `privileged_images = ["registry.example.com/agent"]`.
     #[serde(default)]
     pub allowlists: BTreeMap<String, Vec<String>>,
+    /// Where scheduled runs write their Delta tables.
+    #[serde(default)]
+    pub output: OutputConfig,
+    /// How scheduled runs pick up newly landed data.
+    #[serde(default)]
+    pub run: RunConfig,
+    /// The DUET ("did you expect this?") queue: deadlines, routing, what an answer does.
+    #[serde(default)]
+    pub duet: DuetConfig,
     /// Directory that relative `location`s are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -64,6 +73,124 @@ impl Default for ScanConfig {
             batch_size: default_batch_size(),
         }
     }
+}
+
+/// Where `auditlake run` writes `alerts`, `duet_queue`, `runs`, `rejects` and its ledger of
+/// processed objects (each a Delta table in a folder of that name).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// `s3://bucket/prefix`, `az://container/prefix`, `abfss://...`, or a local directory
+    /// (relative to the config file). Default: `auditlake-output` in the working directory.
+    pub location: Option<String>,
+    /// Object-store options for the output (same keys as a source's `storage`).
+    #[serde(default)]
+    pub storage: BTreeMap<String, String>,
+}
+
+/// How `auditlake run` selects data by arrival.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// How far back the first run (no earlier successful run in the `runs` table) reaches, by
+    /// arrival time: a duration such as `24h`, or `all` for everything landed. Default `24h`.
+    #[serde(default = "default_initial_lookback")]
+    pub initial_lookback: String,
+    /// How long landing may trail the clock: objects modified in the last `settle` are left to the
+    /// next run, so a run never sees half of an upload burst. Default `0s`.
+    #[serde(default = "default_settle")]
+    pub settle: String,
+}
+
+fn default_initial_lookback() -> String {
+    "24h".into()
+}
+fn default_settle() -> String {
+    "0s".into()
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { initial_lookback: default_initial_lookback(), settle: default_settle() }
+    }
+}
+
+/// The DUET queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuetConfig {
+    /// How long the customer has to answer before an item expires. Default `72h`.
+    #[serde(default = "default_due_in")]
+    pub due_in: String,
+    /// After an `expected` answer, the same rule, actor and object raise no new pending item for
+    /// this long (they are recorded as answered automatically). `0s` turns it off. Default `30d`.
+    #[serde(default = "default_expected_suppresses")]
+    pub expected_suppresses: String,
+    /// Contacts for items no route matches.
+    #[serde(default)]
+    pub default_contacts: Vec<String>,
+    /// Routes, first match wins: `{ cluster = "prod-*", namespace = "payments", contacts = [...] }`.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<DuetRoute>,
+}
+
+fn default_due_in() -> String {
+    "72h".into()
+}
+fn default_expected_suppresses() -> String {
+    "30d".into()
+}
+
+impl Default for DuetConfig {
+    fn default() -> Self {
+        DuetConfig { due_in: default_due_in(), expected_suppresses: default_expected_suppresses(), default_contacts: Vec::new(), routes: Vec::new() }
+    }
+}
+
+/// Where DUET items of a cluster (and namespace) go. Patterns use `*` as a wildcard.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuetRoute {
+    #[serde(default = "default_any")]
+    pub cluster: String,
+    #[serde(default = "default_any")]
+    pub namespace: String,
+    pub contacts: Vec<String>,
+}
+
+fn default_any() -> String {
+    "*".into()
+}
+
+impl DuetConfig {
+    /// The contacts for an item in `cluster`/`namespace`.
+    pub fn contacts_for(&self, cluster: &str, namespace: &str) -> Vec<String> {
+        self.routes
+            .iter()
+            .find(|r| glob_match(&r.cluster, cluster) && glob_match(&r.namespace, namespace))
+            .map(|r| r.contacts.clone())
+            .unwrap_or_else(|| self.default_contacts.clone())
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// One landed source.
@@ -152,6 +279,16 @@ impl Config {
                 problems.push(format!("scan: {e}"));
             }
         }
+        if self.run.initial_lookback != "all"
+            && let Err(e) = parse_duration_micros(&self.run.initial_lookback)
+        {
+            problems.push(format!("run.initial_lookback: {e} (or \"all\")"));
+        }
+        for (what, d) in [("run.settle", &self.run.settle), ("duet.due_in", &self.duet.due_in), ("duet.expected_suppresses", &self.duet.expected_suppresses)] {
+            if let Err(e) = parse_duration_micros(d) {
+                problems.push(format!("{what}: {e}"));
+            }
+        }
         if self.scan.batch_size == 0 {
             problems.push("scan.batch_size must be positive".into());
         }
@@ -181,6 +318,19 @@ impl Config {
             Ok(())
         } else {
             Err(Error::Config(problems.join("; ")))
+        }
+    }
+
+    /// The output location: the configured one (relative paths against the config directory), else
+    /// `auditlake-output` in the working directory.
+    pub fn output_location(&self) -> String {
+        match &self.output.location {
+            Some(loc) if loc.contains("://") || Path::new(loc).is_absolute() => loc.clone(),
+            Some(loc) => {
+                let joined = self.base_dir.join(loc);
+                std::path::absolute(&joined).unwrap_or(joined).to_string_lossy().into_owned()
+            }
+            None => std::path::absolute("auditlake-output").unwrap_or_else(|_| PathBuf::from("auditlake-output")).to_string_lossy().into_owned(),
         }
     }
 
@@ -218,6 +368,9 @@ pub fn parse_duration_micros(s: &str) -> Result<i64> {
         total += n * unit * 1_000_000;
         any = true;
     }
+    if s.trim() == "0" {
+        return Ok(0);
+    }
     if !num.is_empty() || !any {
         return Err(bad());
     }
@@ -234,6 +387,16 @@ mod tests {
         assert_eq!(parse_duration_micros("7d").unwrap(), 604_800_000_000);
         assert!(parse_duration_micros("10").is_err());
         assert!(parse_duration_micros("1w").is_err());
+    }
+
+    #[test]
+    fn duet_routes_first_match_wins() {
+        assert!(glob_match("prod-*", "prod-eu") && glob_match("*", "") && glob_match("a*c*e", "abcde"));
+        assert!(!glob_match("prod-*", "dev-eu") && !glob_match("a*a", "a"));
+        let text = "[duet]\ndefault_contacts = ['soc@x']\n[[duet.route]]\ncluster = 'prod-*'\nnamespace = 'pay*'\ncontacts = ['pay@x']\n";
+        let c = Config::from_toml(text, Path::new(".")).unwrap();
+        assert_eq!(c.duet.contacts_for("prod-1", "payments"), vec!["pay@x"]);
+        assert_eq!(c.duet.contacts_for("prod-1", "web"), vec!["soc@x"]);
     }
 
     #[test]

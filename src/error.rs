@@ -46,6 +46,26 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Reading or writing an output Delta table failed.
+    #[error("Delta table {table}: {source}")]
+    Delta {
+        table: String,
+        #[source]
+        source: Box<deltalake::DeltaTableError>,
+    },
+
+    /// Writing outputs could not complete (e.g. too many concurrent commits); retryable.
+    #[error("output: {0}")]
+    Output(String),
+
+    /// Something asked for by id does not exist (a DUET item, a run); not retryable.
+    #[error("{0}")]
+    NotFound(String),
+
+    /// A request conflicts with stored state (e.g. answering an item already answered).
+    #[error("{0}")]
+    Conflict(String),
+
     /// `--strict` was given and input records were rejected.
     #[error("{0} input record(s) or object(s) rejected (strict mode); run `SELECT * FROM rejects` to see them")]
     StrictRejects(u64),
@@ -58,6 +78,13 @@ impl Error {
             context: context.into(),
             source,
         }
+    }
+}
+
+impl Error {
+    /// Wraps a Delta error with the table it concerns.
+    pub fn delta(table: impl Into<String>, source: deltalake::DeltaTableError) -> Self {
+        Error::Delta { table: table.into(), source: Box::new(source) }
     }
 }
 

@@ -11,6 +11,8 @@ pub mod error;
 pub mod generate;
 pub mod normalize;
 pub mod rules;
+pub mod run;
+pub mod sinks;
 pub mod sources;
 
 pub use config::Config;

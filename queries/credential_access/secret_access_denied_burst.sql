@@ -11,6 +11,7 @@ references = ["https://github.com/panther-labs/panther-analysis/blob/main/rules/
 false_positives = "Broken deployments retrying a secret they lost access to (same name over and over)."
 remediation = "Check what {actor} tried to read; revoke the credential if it is not a broken deployment."
 bucket = "15m"
+group_by = ["cluster", "actor"]
 */
 SELECT array_agg(DISTINCT audit_id) AS audit_ids, min(event_time) AS event_time, cluster, actor, min(source_ip) AS source_ip, min(user_agent) AS user_agent,
        'get' AS verb, 'secrets' AS obj_resource, min(obj_namespace) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,

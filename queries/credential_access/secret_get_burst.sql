@@ -11,6 +11,7 @@ references = ["https://github.com/elastic/detection-rules/blob/main/rules/integr
 false_positives = "Secret-sync operators (external-secrets, sealed-secrets, Flux) and backup tools: add them to secret_listers. Helm release secrets (sh.helm.release.*) are ignored."
 remediation = "Rotate the secrets read (see audit_ids), remove {actor}'s get permission on secrets, and investigate {source_ip}."
 bucket = "5m"
+group_by = ["cluster", "actor", "source_ip", "user_agent"]
 */
 SELECT array_agg(DISTINCT audit_id) AS audit_ids,
        min(event_time) AS event_time,

@@ -11,6 +11,7 @@ references = ["https://github.com/elastic/detection-rules/blob/main/rules/integr
 false_positives = "New team members exploring what they can see; tools probing capabilities at start-up."
 remediation = "Ask {actor} about the activity from {source_ip}; if unexplained, revoke the credential."
 bucket = "5m"
+group_by = ["cluster", "actor", "source_ip"]
 */
 SELECT array_agg(DISTINCT audit_id) AS audit_ids, min(event_time) AS event_time, cluster, actor, source_ip, min(user_agent) AS user_agent,
        min(verb) AS verb, min(obj_resource) AS obj_resource, CAST(NULL AS VARCHAR) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,

@@ -11,6 +11,7 @@ references = ["https://github.com/elastic/detection-rules/blob/main/rules/integr
 false_positives = "Engineers running kubectl get all / dashboards from a laptop; tune the user agent list."
 remediation = "Confirm with {actor} that the activity from {source_ip} was theirs."
 bucket = "1m"
+group_by = ["cluster", "actor", "source_ip", "user_agent"]
 */
 SELECT array_agg(DISTINCT audit_id) AS audit_ids, min(event_time) AS event_time, cluster, actor, source_ip, user_agent,
        min(verb) AS verb, min(obj_resource) AS obj_resource, CAST(NULL AS VARCHAR) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,

@@ -10,6 +10,8 @@ catalog = ["D62"]
 references = ["https://github.com/SigmaHQ/sigma/tree/master/rules/application/kubernetes/audit/kubernetes_audit_potential_enumeration_activity.yml"]
 false_positives = "Sanctioned security assessments; add the assessor's identity to platform_rbac_admins for the duration."
 remediation = "Identify who ran the tool from {source_ip} as {actor}; if not sanctioned, revoke the credential."
+suppress_by = ["cluster", "actor", "user_agent"]
+suppress_for = "1h"
 */
 SELECT *
 FROM k8s_events

@@ -11,6 +11,7 @@ references = ["https://github.com/panther-labs/panther-analysis/blob/main/rules/
 false_positives = "Misconfigured CI agents outside the corporate network retrying with missing permissions."
 remediation = "Find the identity behind {source_ip} ({actor}) and block the address if it is not yours."
 bucket = "15m"
+group_by = ["cluster", "source_ip"]
 */
 SELECT array_agg(DISTINCT audit_id) AS audit_ids, min(event_time) AS event_time, cluster, source_ip, min(actor) AS actor, min(user_agent) AS user_agent,
        min(verb) AS verb, min(obj_resource) AS obj_resource, CAST(NULL AS VARCHAR) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,

@@ -11,6 +11,7 @@ references = ["https://github.com/splunk/security_content/blob/develop/detection
 false_positives = "Uptime monitors pointed at the API server without credentials; allow-list by restricting API endpoint access instead."
 remediation = "Restrict public access to the API endpoint (EKS publicAccessCidrs, AKS authorized IP ranges) and block {source_ip}."
 bucket = "5m"
+group_by = ["cluster", "source_ip"]
 */
 SELECT array_agg(DISTINCT audit_id) AS audit_ids, min(event_time) AS event_time, cluster, source_ip, min(user_agent) AS user_agent, min(actor) AS actor,
        min(verb) AS verb, min(obj_resource) AS obj_resource, CAST(NULL AS VARCHAR) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,

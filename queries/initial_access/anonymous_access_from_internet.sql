@@ -10,6 +10,8 @@ catalog = ["D01"]
 references = ["https://github.com/panther-labs/panther-analysis/blob/main/rules/aws_eks_rules/anonymous_api_access.yml"]
 false_positives = "Clusters deliberately serving a public endpoint to anyone (rare); health checks from the load balancer's private addresses are not public and are not flagged."
 remediation = "Restrict the API endpoint: EKS publicAccessCidrs or private endpoint only; AKS --api-server-authorized-ip-ranges. Source seen: {source_ip}."
+suppress_by = ["cluster", "source_ip"]
+suppress_for = "1h"
 */
 SELECT *
 FROM k8s_events

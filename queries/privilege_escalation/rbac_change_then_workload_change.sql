@@ -10,6 +10,7 @@ catalog = ["D50"]
 references = ["https://github.com/elastic/detection-rules/blob/main/rules/integrations/kubernetes/privilege_escalation_sensitive_rbac_change_followed_by_workload_modification.toml"]
 false_positives = "Platform pipelines that roll out RBAC and workloads together; their identities belong in platform_rbac_admins (system:masters members are excluded, as in the original)."
 remediation = "Review both changes by {actor}: revert the role change and the workload {obj_namespace}/{obj_name} unless they were a planned rollout."
+span = "5m"
 */
 SELECT make_array(r.audit_id, w.audit_id) AS audit_ids, w.event_time, w.cluster, w.actor, w.source_ip, w.user_agent,
        w.verb, w.obj_resource, w.obj_namespace, w.obj_name, r.obj_resource AS rbac_resource, r.obj_name AS rbac_name

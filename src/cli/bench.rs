@@ -1,69 +1,173 @@
-//! `auditlake bench`: generates a data set (or reuses one) and measures a bare scan of
-//! `audit_events`, then the rule pack, reporting events/s, MB/s and peak RSS.
+//! `auditlake bench`: per landed shape, generates N events (once; reused later) and measures
+//! (a) a bare scan that decodes every column the pack reads and parses the JSON once, (b) the full
+//! rule pack over one shared scan, and (c) optionally the naive plan, one query per rule. Reports
+//! events/s, MB/s of Parquet read and the peak RSS of each phase. BENCHMARKS.md has the results
+//! and the commands.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
-use auditlake::engine::detect::run_rules;
 use auditlake::generate::{GenerateOptions, generate};
-use auditlake::rules::{default_rules_dir, load_rules};
+use auditlake::rules::{Rule, default_rules_dir, load_rules};
+use auditlake::sources::SourceFormat;
 use auditlake::{AuditLake, Config, TimeWindow};
+use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Data directory; generated there when it has no data yet.
+    /// Data directory: one sub-directory per shape, generated when absent.
     #[arg(long)]
     dir: PathBuf,
-    /// Events to generate when the directory is empty.
-    #[arg(long, default_value_t = 1_000_000)]
+    /// Events per shape to generate (when its directory is absent).
+    #[arg(long, default_value_t = 10_000_000)]
     events: u64,
     /// Hours the generated events span.
     #[arg(long, default_value_t = 24)]
     hours: u32,
-    /// Also time one query per rule.
+    /// Shapes to measure.
+    #[arg(long, value_delimiter = ',', default_value = "eks_cloudwatch,aks_diagnostics,k8s_audit")]
+    shapes: Vec<SourceFormat>,
+    /// Use only the first N rules of the pack (by path), to see how cost grows with rules.
     #[arg(long)]
-    per_rule: bool,
+    max_rules: Option<usize>,
+    /// Also time the naive plan: one query (one scan) per rule.
+    #[arg(long)]
+    naive: bool,
+    /// Print one JSON object per measurement instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Peak resident set size of this process in MiB (Linux), if known.
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+fn peak_rss_mib() -> f64 {
+    let read = || -> Option<f64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    };
+    read().unwrap_or(0.0)
 }
 
-pub async fn run(args: BenchArgs) -> Result<u8> {
-    if !args.dir.join("labels.jsonl").is_file() {
-        let started = Instant::now();
-        let opts = GenerateOptions { out: args.dir.clone(), events: args.events, hours: args.hours, ..GenerateOptions::default() };
-        let s = generate(&opts)?;
-        eprintln!("generated {} events in {:.1}s", s.events.values().sum::<u64>(), started.elapsed().as_secs_f64());
+/// Resets the peak-RSS mark so each phase reports its own (Linux `clear_refs`, value 5).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+#[derive(Debug, Serialize)]
+struct Measurement {
+    shape: String,
+    phase: &'static str,
+    events: i64,
+    rules: usize,
+    seconds: f64,
+    events_per_s: f64,
+    parquet_mb_per_s: f64,
+    peak_rss_mib: f64,
+    objects_opened: u64,
+    hits: usize,
+}
+
+fn shape_config(dir: &Path, shape: SourceFormat) -> Result<Config> {
+    let full = Config::from_toml(auditlake::config::EMBEDDED_DEFAULT, dir)?;
+    let mut config = full.clone();
+    config.sources.retain(|s| s.format == shape);
+    Ok(config)
+}
+
+fn ensure_data(dir: &Path, shape: SourceFormat, events: u64, hours: u32) -> Result<()> {
+    if dir.join("labels.jsonl").is_file() {
+        return Ok(());
     }
-    let config = Config::from_toml(auditlake::config::EMBEDDED_DEFAULT, &args.dir)?;
-
-    let lake = AuditLake::open(&config, TimeWindow::default()).await?;
     let started = Instant::now();
-    let n = lake.sql("SELECT count(*) FROM audit_events").await?.collect().await.map_err(auditlake::Error::from)?;
-    let scan = started.elapsed().as_secs_f64();
-    let rows: i64 = n.first().map(|b| b.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().map_or(0, |a| a.value(0))).unwrap_or(0);
-    let bytes = lake.report().totals().bytes_read as f64;
-    println!("bare scan: {rows} events in {scan:.2}s = {:.0} events/s, {:.1} MB/s (Parquet bytes), peak RSS {:.0} MiB", rows as f64 / scan, bytes / scan / 1e6, peak_rss_mib().unwrap_or(0.0));
+    let opts = GenerateOptions { out: dir.to_path_buf(), events, hours, formats: vec![shape], ..GenerateOptions::default() };
+    let s = generate(&opts)?;
+    eprintln!("generated {} {shape} events in {:.1}s", s.events.values().sum::<u64>(), started.elapsed().as_secs_f64());
+    Ok(())
+}
 
-    let rules = load_rules(&default_rules_dir()?)?;
-    let started = Instant::now();
-    let results = run_rules(&lake, &rules).await;
-    let pack = started.elapsed().as_secs_f64();
-    let hits: usize = results.iter().filter_map(|(_, r)| r.as_ref().ok()).map(|h| h.rows()).sum();
-    println!("rule pack ({} rules): {pack:.2}s = {:.0} events/s, {:.2}x the bare scan, {hits} hits, peak RSS {:.0} MiB", rules.len(), rows as f64 / pack, pack / scan, peak_rss_mib().unwrap_or(0.0));
+/// The columns the pack reads, decoded once; JSON bodies parsed once (their lengths summed so
+/// nothing is optimized away).
+const BARE_SCAN: &str = "SELECT count(*) AS n, sum(length(request_object)) AS req, sum(length(response_object)) AS resp, \
+    count(DISTINCT audit_id) AS ids, sum(cardinality(user_groups)) AS groups, max(user_agent) AS ua, max(request_uri) AS uri, \
+    max(source_ip) AS ip, max(obj_name) AS obj, sum(response_code) AS codes FROM audit_events";
 
-    if args.per_rule {
-        for rule in &rules {
+pub async fn run(args: BenchArgs) -> Result<u8> {
+    let mut rules = load_rules(&default_rules_dir()?)?;
+    if let Some(n) = args.max_rules {
+        rules.truncate(n);
+    }
+    let rule_refs: Vec<&Rule> = rules.iter().collect();
+    let mut out = Vec::new();
+    for &shape in &args.shapes {
+        let dir = args.dir.join(shape.as_str());
+        ensure_data(&dir, shape, args.events, args.hours)?;
+        let config = shape_config(&dir, shape)?;
+
+        reset_peak_rss();
+        let lake = AuditLake::open(&config, TimeWindow::default()).await?;
+        let started = Instant::now();
+        let n = lake.sql(BARE_SCAN).await?.collect().await.map_err(auditlake::Error::from)?;
+        let scan = started.elapsed().as_secs_f64();
+        let events = n.first().and_then(|b| b.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().map(|a| a.value(0))).unwrap_or(0);
+        let totals = lake.report().totals();
+        out.push(measure(shape, "bare_scan", events, 0, scan, totals.bytes_read, totals.objects_opened, 0));
+
+        reset_peak_rss();
+        let lake = AuditLake::open(&config, TimeWindow::default()).await?;
+        let started = Instant::now();
+        let results = lake.run_shared(&rule_refs).await?;
+        let pack = started.elapsed().as_secs_f64();
+        let hits = results.iter().map(|(_, b)| b.iter().map(|b| b.num_rows()).sum::<usize>()).sum();
+        let totals = lake.report().totals();
+        out.push(measure(shape, "full_pack", events, rules.len(), pack, totals.bytes_read, totals.objects_opened, hits));
+
+        if args.naive {
+            reset_peak_rss();
+            let lake = AuditLake::open(&config, TimeWindow::default()).await?;
             let started = Instant::now();
-            let batches = lake.sql(&rule.sql).await?.collect().await.map_err(auditlake::Error::from)?;
-            let hits: usize = batches.iter().map(|b| b.num_rows()).sum();
-            println!("  {:<44} {:>7.3}s {hits:>6} hits", rule.meta.id, started.elapsed().as_secs_f64());
+            let mut hits = 0;
+            for rule in &rules {
+                let batches = lake.sql(&rule.sql).await?.collect().await.map_err(auditlake::Error::from)?;
+                hits += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+            }
+            let naive = started.elapsed().as_secs_f64();
+            let totals = lake.report().totals();
+            out.push(measure(shape, "one_query_per_rule", events, rules.len(), naive, totals.bytes_read, totals.objects_opened, hits));
+        }
+        for m in out.iter().filter(|m| m.shape == shape.as_str()) {
+            if args.json {
+                println!("{}", serde_json::to_string(m)?);
+            } else {
+                println!(
+                    "{:<16} {:<19} {:>10} events {:>3} rules {:>8.2}s {:>12.0} events/s {:>8.1} MB/s  peak RSS {:>6.0} MiB  objects opened {:>6}  hits {}",
+                    m.shape, m.phase, m.events, m.rules, m.seconds, m.events_per_s, m.parquet_mb_per_s, m.peak_rss_mib, m.objects_opened, m.hits
+                );
+            }
+        }
+        if !args.json {
+            let get = |p: &str| out.iter().find(|m| m.shape == shape.as_str() && m.phase == p).map(|m| m.seconds);
+            if let (Some(a), Some(b)) = (get("bare_scan"), get("full_pack")) {
+                let naive = get("one_query_per_rule").map(|c| format!(", one query per rule / full pack = {:.1}x", c / b)).unwrap_or_default();
+                println!("{:<16} full pack / bare scan = {:.2}x{naive}", shape.as_str(), b / a);
+            }
         }
     }
     Ok(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn measure(shape: SourceFormat, phase: &'static str, events: i64, rules: usize, seconds: f64, bytes: u64, objects_opened: u64, hits: usize) -> Measurement {
+    Measurement {
+        shape: shape.as_str().to_owned(),
+        phase,
+        events,
+        rules,
+        seconds,
+        events_per_s: events as f64 / seconds,
+        parquet_mb_per_s: bytes as f64 / seconds / 1e6,
+        peak_rss_mib: peak_rss_mib(),
+        objects_opened,
+        hits,
+    }
 }

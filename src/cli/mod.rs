@@ -1,13 +1,17 @@
 //! Command-line interface: argument parsing, one module per subcommand, exit codes.
 //!
 //! Exit codes: 0 success; 1 failed (retryable); 2 configuration or usage error (not retryable);
-//! 3 completed, but input was rejected and `--strict` was given.
+//! 3 completed, but input was rejected (`run` always; `query` with `--strict`).
 
 mod bench;
+mod common;
+mod duet;
 mod generate;
 mod output;
 mod query;
 mod rules;
+mod run;
+mod runs;
 
 use std::process::ExitCode;
 
@@ -35,6 +39,12 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// One scheduled detection run over newly landed data: alerts, DUET items, run log.
+    Run(run::RunArgs),
+    /// The DUET queue: list items, answer them.
+    Duet(duet::DuetArgs),
+    /// The run log, with coverage gaps flagged.
+    Runs(runs::RunsArgs),
     /// Run SQL over `audit_events`, `rejects` and the raw source tables.
     Query(query::QueryArgs),
     /// Measure scan and rule-pack throughput on a generated data set.
@@ -55,6 +65,8 @@ fn init_logging(format: LogFormat, verbose: u8) {
         1 => "info",
         _ => "debug",
     };
+    // delta-rs warns on every MERGE that a scan metric is derived; that is not the user's concern.
+    let default = format!("{default},deltalake_core::operations::merge=error");
     let filter = tracing_subscriber::EnvFilter::try_from_env("AUDITLAKE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
@@ -68,7 +80,8 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<auditlake::Error>() {
             return match e {
-                auditlake::Error::Config(_) | auditlake::Error::ConfigRead { .. } | auditlake::Error::InvalidTime(_) => EXIT_USAGE,
+                auditlake::Error::Config(_) | auditlake::Error::ConfigRead { .. } | auditlake::Error::InvalidTime(_) | auditlake::Error::NotFound(_) => EXIT_USAGE,
+                auditlake::Error::Conflict(_) => EXIT_USAGE,
                 auditlake::Error::StrictRejects(_) => EXIT_REJECTS,
                 auditlake::Error::DataFusion(df) if is_plan_error(df) => EXIT_USAGE,
                 _ => EXIT_FAILED,
@@ -111,6 +124,9 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Run(args) => run::run_command(args).await,
+            Command::Duet(args) => duet::run(args).await,
+            Command::Runs(args) => runs::run(args).await,
             Command::Query(args) => query::run(args).await,
             Command::Generate(args) => generate::run(args),
             Command::Rules(args) => rules::run(args).await,

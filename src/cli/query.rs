@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use auditlake::engine::parse_time_arg;
-use auditlake::{AuditLake, Config, TimeWindow};
+use auditlake::{AuditLake, TimeWindow};
 
+use super::common::ConfigArgs;
 use super::output::{OutputFormat, write_batches};
 use super::{EXIT_REJECTS, EXIT_USAGE};
 
@@ -17,9 +18,8 @@ pub struct QueryArgs {
     /// Read the SQL from a file.
     #[arg(short = 'f', long = "file", conflicts_with = "sql")]
     file: Option<PathBuf>,
-    /// Config file (default: the embedded config over the bundled sample data).
-    #[arg(short, long, env = "AUDITLAKE_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Only events at or after this time (RFC 3339, a date, `now`, or relative like -2h).
     #[arg(long)]
     from: Option<String>,
@@ -49,10 +49,7 @@ pub async fn run(args: QueryArgs) -> Result<u8> {
             return Ok(EXIT_USAGE);
         }
     };
-    let config = match &args.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::embedded_default()?,
-    };
+    let config = args.config.load()?;
     let now = chrono::Utc::now().timestamp_micros();
     let window = TimeWindow {
         from: args.from.as_deref().map(|s| parse_time_arg(s, now)).transpose()?,
@@ -64,6 +61,9 @@ pub async fn run(args: QueryArgs) -> Result<u8> {
         return Err(auditlake::Error::Config("--from must be before --to".into()).into());
     }
     let lake = AuditLake::open(&config, window).await?;
+    // The run outputs (alerts, duet_queue, runs, run_rejects, processed_objects), when present.
+    let outputs = auditlake::sinks::OutputTables::new(&config)?;
+    auditlake::sinks::delta::register_outputs(lake.context(), &outputs).await?;
     let df = lake.sql(&sql).await?;
     let schema = df.schema().as_arrow().clone();
     let batches = df.collect().await.map_err(auditlake::Error::from)?;

@@ -433,6 +433,17 @@ pub async fn register(ctx: &SessionContext) -> crate::Result<()> {
     Ok(())
 }
 
+/// Registers the UDFs and the views derived from `k8s_events` (for sessions where `k8s_events`
+/// itself is provided another way, e.g. by a shared scan).
+pub async fn register_derived_views(ctx: &SessionContext) -> crate::Result<()> {
+    register_udfs(ctx);
+    for (name, sql) in FACT_VIEWS.iter().filter(|(n, _)| *n != "k8s_events") {
+        let view = ctx.sql(sql).await?.into_view();
+        ctx.register_table(*name, view)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

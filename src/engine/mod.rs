@@ -5,6 +5,7 @@ pub mod detect;
 pub mod facts;
 pub mod report;
 pub mod scan;
+pub mod shared;
 pub mod tables;
 
 use std::collections::BTreeMap;
@@ -25,13 +26,13 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 
 pub use report::{ScanReport, SourceCounts};
 pub use scan::ResolvedSource;
-pub use tables::{AuditEventsTable, RawSourceTable, TimeWindow};
+pub use tables::{AuditEventsTable, ObjectScope, RawSourceTable, SourceObject, TimeWindow};
 
 use crate::config::{Config, SourceConfig, parse_duration_micros};
 use crate::normalize::schema::{AUDIT_EVENTS_TABLE, REJECTS_TABLE};
 use crate::normalize::time::parse_timestamp_micros;
 use crate::sources::layout::Layout;
-use crate::sources::listing::{SourceLocation, first_objects};
+use crate::sources::listing::{ListingWindow, SourceLocation, first_objects};
 use crate::{Error, Result};
 use scan::ScanOutput;
 
@@ -147,9 +148,15 @@ pub fn new_context() -> Result<SessionContext> {
 
 /// Registers what rules read besides `audit_events`: the fact UDFs and views, and the allow-lists.
 pub async fn register_rule_support(ctx: &SessionContext, allowlists: &Allowlists) -> Result<()> {
+    register_allowlists(ctx, allowlists)?;
+    facts::register(ctx).await
+}
+
+/// Registers the `allowlist(list, value)` table.
+pub fn register_allowlists(ctx: &SessionContext, allowlists: &Allowlists) -> Result<()> {
     let table = MemTable::try_new(allowlists.batch()?.schema(), vec![vec![allowlists.batch()?]])?;
     ctx.register_table(ALLOWLIST_TABLE, Arc::new(table))?;
-    facts::register(ctx).await
+    Ok(())
 }
 
 /// A DataFusion session over the configured sources.
@@ -157,6 +164,8 @@ pub struct AuditLake {
     ctx: SessionContext,
     report: Arc<ScanReport>,
     sources: Vec<Arc<ResolvedSource>>,
+    batch_size: usize,
+    allowlists: Allowlists,
 }
 
 impl AuditLake {
@@ -200,7 +209,44 @@ impl AuditLake {
         };
         allowlists.extend(&Allowlists(config.allowlists.clone()));
         register_rule_support(&ctx, &allowlists).await?;
-        Ok(AuditLake { ctx, report, sources })
+        Ok(AuditLake { ctx, report, sources, batch_size: batch, allowlists })
+    }
+
+    /// Lists the objects that landed (were last modified) in `arrival` (`[from, to)`), descending
+    /// only into partitions that can hold them: a partition's objects land between its start minus
+    /// the clock skew and its end plus the source's lateness.
+    pub async fn list_arrivals(&self, arrival: TimeWindow) -> Result<Vec<SourceObject>> {
+        let mut out = Vec::new();
+        for source in &self.sources {
+            let window = match (arrival.from, arrival.to) {
+                (None, None) => None,
+                (from, to) => Some(ListingWindow {
+                    from: from.map_or(i64::MIN, |f| f.saturating_sub(source.lateness)),
+                    to: to.map_or(i64::MAX, |t| t.saturating_add(source.clock_skew)),
+                }),
+            };
+            let listed = tables::list_source(source, window, &ScanReport::default()).await?;
+            out.extend(listed.into_iter().filter(|(_, o)| {
+                let t = o.meta.last_modified.timestamp_micros();
+                arrival.from.is_none_or(|f| t >= f) && arrival.to.is_none_or(|e| t < e)
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Changes which objects `audit_events` and `rejects` read. With [`ObjectScope::Pinned`] a
+    /// scheduled run evaluates exactly its newly landed objects (all their events, whatever their
+    /// event time), once.
+    pub async fn set_scope(&self, window: TimeWindow, scope: ObjectScope) -> Result<()> {
+        let events = AuditEventsTable::new(self.sources.clone(), window, ScanOutput::Events, Arc::clone(&self.report), self.batch_size);
+        let rejects = AuditEventsTable::new(self.sources.clone(), window, ScanOutput::Rejects, Arc::new(ScanReport::default()), self.batch_size);
+        // The fact views hold a plan bound to the table they were created over: rebuild them too.
+        for name in [AUDIT_EVENTS_TABLE, REJECTS_TABLE].into_iter().chain(facts::FACT_VIEWS.iter().map(|(n, _)| *n)) {
+            self.ctx.deregister_table(name)?;
+        }
+        self.ctx.register_table(AUDIT_EVENTS_TABLE, Arc::new(events.with_scope(scope.clone())))?;
+        self.ctx.register_table(REJECTS_TABLE, Arc::new(rejects.with_scope(scope)))?;
+        facts::register(&self.ctx).await
     }
 
     /// The DataFusion session, for callers that register more tables or UDFs.
@@ -211,6 +257,22 @@ impl AuditLake {
     /// What scans of `audit_events` have read, dropped and rejected so far.
     pub fn report(&self) -> &ScanReport {
         &self.report
+    }
+
+    /// The allow-lists rules see (the pack's defaults plus the config's).
+    pub fn allowlists(&self) -> &Allowlists {
+        &self.allowlists
+    }
+
+    /// Runs `rules` over one shared scan of `audit_events` (see [`shared`]); results per rule id.
+    pub async fn run_shared(&self, rules: &[&crate::rules::Rule]) -> Result<Vec<(String, Vec<RecordBatch>)>> {
+        let queries: Vec<(&str, &str)> = rules.iter().map(|r| (r.meta.id.as_str(), r.sql.as_str())).collect();
+        self.run_queries_shared(&queries).await
+    }
+
+    /// Runs `(id, sql)` queries over one shared scan of `audit_events`; results per id.
+    pub async fn run_queries_shared(&self, queries: &[(&str, &str)]) -> Result<Vec<(String, Vec<RecordBatch>)>> {
+        shared::SharedPack::plan(&self.ctx, queries, &self.allowlists).await?.execute().await
     }
 
     /// The resolved sources.

@@ -125,13 +125,8 @@ fn selected_sources(sources: &[Arc<ResolvedSource>], filters: &[Expr]) -> Vec<Ar
         .collect()
 }
 
-/// Lists every source's objects for `window` and groups them into `partitions` plan partitions.
-async fn plan_groups(
-    sources: &[Arc<ResolvedSource>],
-    window: TimeWindow,
-    partitions: usize,
-    report: &ScanReport,
-) -> DfResult<Vec<Vec<(Arc<ResolvedSource>, LandedObject)>>> {
+/// Lists every source's objects that can hold events of `window` (event time).
+pub(crate) async fn list_sources(sources: &[Arc<ResolvedSource>], window: TimeWindow, report: &ScanReport) -> DfResult<Vec<SourceObject>> {
     let mut all = Vec::new();
     for source in sources {
         let listing_window = match (window.from, window.to) {
@@ -141,20 +136,24 @@ async fn plan_groups(
                 to: to.map_or(i64::MAX, |t| t.saturating_add(source.lateness)),
             }),
         };
-        let (objects, stats) = list_objects(
-            Arc::clone(&source.store),
-            &source.location,
-            &source.layout,
-            &source.config.extension,
-            listing_window,
-        )
+        all.extend(list_source(source, listing_window, report).await?);
+    }
+    Ok(all)
+}
+
+/// Lists one source's objects in partitions overlapping `window` (partition time).
+pub(crate) async fn list_source(source: &Arc<ResolvedSource>, window: Option<ListingWindow>, report: &ScanReport) -> DfResult<Vec<SourceObject>> {
+    let (objects, stats) = list_objects(Arc::clone(&source.store), &source.location, &source.layout, &source.config.extension, window)
         .await
         .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-        tracing::debug!(source = %source.config.name, ?stats, objects = objects.len(), "listed");
-        report.add(&source.config.name, &SourceCounts { objects_listed: objects.len() as u64, ..Default::default() });
-        all.extend(objects.into_iter().map(|o| (Arc::clone(source), o)));
-    }
-    // Largest first, each to the lightest group: even work per partition.
+    tracing::debug!(source = %source.config.name, ?stats, objects = objects.len(), "listed");
+    report.add(&source.config.name, &SourceCounts { objects_listed: objects.len() as u64, ..Default::default() });
+    Ok(objects.into_iter().map(|o| (Arc::clone(source), o)).collect())
+}
+
+/// Splits objects into `partitions` plan partitions of even size: largest first, each to the
+/// lightest group.
+fn group_objects(mut all: Vec<SourceObject>, partitions: usize) -> Vec<Vec<SourceObject>> {
     all.sort_by_key(|o| std::cmp::Reverse(o.1.meta.size));
     let n = partitions.max(1);
     let mut groups: Vec<(u64, Vec<_>)> = (0..n).map(|_| (0, Vec::new())).collect();
@@ -163,8 +162,11 @@ async fn plan_groups(
         g.0 += item.1.meta.size;
         g.1.push(item);
     }
-    Ok(groups.into_iter().map(|g| g.1).collect())
+    groups.into_iter().map(|g| g.1).collect()
 }
+
+/// A landed object with the source it belongs to.
+pub type SourceObject = (Arc<ResolvedSource>, LandedObject);
 
 /// The normalized `audit_events` table (or, with [`ScanOutput::Rejects`], the `rejects` table).
 #[derive(Debug)]
@@ -174,11 +176,32 @@ pub struct AuditEventsTable {
     output: ScanOutput,
     report: Arc<ScanReport>,
     batch_size: usize,
+    /// Which objects are read.
+    scope: ObjectScope,
+}
+
+/// Which objects a scan reads.
+#[derive(Debug, Clone, Default)]
+pub enum ObjectScope {
+    /// The sources' objects that can hold the window's events (listing, pruned by partitions).
+    #[default]
+    Listing,
+    /// Exactly these objects, whatever their partitions (a scheduled run's newly landed ones).
+    Pinned(Arc<Vec<SourceObject>>),
+    /// The listing plus these objects (context for a run's correlation rules, which must include
+    /// the new objects even when they landed later than any partition margin allows).
+    ListingPlus(Arc<Vec<SourceObject>>),
 }
 
 impl AuditEventsTable {
     pub fn new(sources: Vec<Arc<ResolvedSource>>, window: TimeWindow, output: ScanOutput, report: Arc<ScanReport>, batch_size: usize) -> Self {
-        AuditEventsTable { sources, window, output, report, batch_size }
+        AuditEventsTable { sources, window, output, report, batch_size, scope: ObjectScope::Listing }
+    }
+
+    /// The table over other objects than the listing's.
+    pub fn with_scope(mut self, scope: ObjectScope) -> Self {
+        self.scope = scope;
+        self
     }
 }
 
@@ -220,7 +243,18 @@ impl TableProvider for AuditEventsTable {
         tracing::debug!(?listing, "audit_events scan window");
         let partitions = state.config().target_partitions();
         let sources = selected_sources(&self.sources, filters);
-        let groups = plan_groups(&sources, listing, partitions, &self.report).await?;
+        let selected = |objects: &[SourceObject]| -> Vec<SourceObject> { objects.iter().filter(|(s, _)| sources.iter().any(|x| Arc::ptr_eq(x, s))).cloned().collect() };
+        let objects = match &self.scope {
+            ObjectScope::Pinned(pinned) => selected(pinned),
+            ObjectScope::Listing => list_sources(&sources, listing, &self.report).await?,
+            ObjectScope::ListingPlus(extra) => {
+                let mut all = list_sources(&sources, listing, &self.report).await?;
+                let known: std::collections::HashSet<String> = all.iter().map(|(_, o)| o.url.clone()).collect();
+                all.extend(selected(extra).into_iter().filter(|(_, o)| !known.contains(&o.url)));
+                all
+            }
+        };
+        let groups = group_objects(objects, partitions);
         let schema = self.schema();
         let shared = Arc::new(ScanShared {
             output: self.output.clone(),
@@ -269,7 +303,8 @@ impl TableProvider for RawSourceTable {
 
     async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, _filters: &[Expr], limit: Option<usize>) -> DfResult<Arc<dyn ExecutionPlan>> {
         let partitions = state.config().target_partitions();
-        let groups = plan_groups(std::slice::from_ref(&self.source), self.window, partitions, &self.report).await?;
+        let objects = list_sources(std::slice::from_ref(&self.source), self.window, &self.report).await?;
+        let groups = group_objects(objects, partitions);
         let shared = Arc::new(ScanShared {
             output: ScanOutput::Raw(Arc::clone(&self.schema)),
             window: (None, None),

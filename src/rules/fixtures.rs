@@ -128,6 +128,14 @@ pub async fn plan_rule(rule: &Rule, allowlists: &Allowlists) -> Result<SchemaRef
     if !missing.is_empty() || !EVIDENCE_ID_COLUMNS.iter().any(|c| schema.index_of(c).is_ok()) {
         return Err(Error::Config(format!("{}: result lacks evidence columns {missing:?} or audit_id/audit_ids", rule.meta.id)));
     }
+    let keys = rule.meta.group_by.iter().chain(&rule.meta.suppress_by);
+    let unknown: Vec<&String> = keys.filter(|c| schema.index_of(c).is_err()).collect();
+    if !unknown.is_empty() {
+        return Err(Error::Config(format!("{}: group_by/suppress_by name columns the result lacks: {unknown:?}", rule.meta.id)));
+    }
+    if rule.meta.bucket.is_some() && schema.index_of("bucket").is_err() {
+        return Err(Error::Config(format!("{}: an aggregation rule returns its event-time bucket start as `bucket`", rule.meta.id)));
+    }
     Ok(schema)
 }
 

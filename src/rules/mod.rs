@@ -58,6 +58,33 @@ pub struct RuleMeta {
     pub first_action: Option<String>,
     /// Aggregation rules: the event-time bucket, e.g. `5m` (epoch-aligned).
     pub bucket: Option<String>,
+    /// Aggregation rules: the result columns that identify a group (with the bucket they make
+    /// the alert id, so a re-evaluated bucket updates its alert instead of adding one).
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    /// Sequence rules: how far apart in event time the joined events may be (e.g. `5m`); scheduled
+    /// runs re-read that much context around newly landed events.
+    pub span: Option<String>,
+    /// Suppression: result columns whose values make repeats "the same" (e.g. `["cluster",
+    /// "actor", "obj_namespace", "obj_name"]`) ...
+    #[serde(default)]
+    pub suppress_by: Vec<String>,
+    /// ... and the epoch-aligned event-time period they are folded over (e.g. `1h`): repeats in
+    /// one period raise the first alert's count instead of creating alerts.
+    pub suppress_for: Option<String>,
+}
+
+impl RuleMeta {
+    /// Whether the rule correlates several events (aggregation or sequence), so a scheduled run
+    /// must evaluate it over event-time context around new events, not over new events alone.
+    pub fn is_multi_event(&self) -> bool {
+        self.bucket.is_some() || self.span.is_some()
+    }
+
+    /// How much event-time context around new events the rule needs, microseconds.
+    pub fn context_micros(&self) -> i64 {
+        [&self.bucket, &self.span].into_iter().flatten().filter_map(|d| crate::config::parse_duration_micros(d).ok()).max().unwrap_or(0)
+    }
 }
 
 /// One loaded rule.
@@ -151,10 +178,18 @@ pub fn metadata_problems(rule: &Rule) -> Vec<String> {
         RuleKind::Alert if m.remediation.as_deref().is_none_or(|s| s.trim().is_empty()) => p.push("an alert needs remediation".to_owned()),
         _ => {}
     }
-    if let Some(b) = &m.bucket
-        && crate::config::parse_duration_micros(b).is_err()
-    {
-        p.push(format!("bucket '{b}' is not a duration"));
+    for (what, d) in [("bucket", &m.bucket), ("span", &m.span), ("suppress_for", &m.suppress_for)] {
+        if let Some(d) = d
+            && crate::config::parse_duration_micros(d).is_err()
+        {
+            p.push(format!("{what} '{d}' is not a duration"));
+        }
+    }
+    if m.bucket.is_some() && m.group_by.is_empty() {
+        p.push("an aggregation rule (bucket) needs group_by: the result columns that identify a group".to_owned());
+    }
+    if m.suppress_by.is_empty() != m.suppress_for.is_none() {
+        p.push("suppress_by and suppress_for go together".to_owned());
     }
     p
 }

@@ -135,3 +135,18 @@ fn generate_writes_every_format_and_the_labels() {
     auditlake().args(["generate", "--events", "4000", "--seed", "7", "--hours", "2", "--out"]).arg(&again).assert().success();
     assert_eq!(std::fs::read_to_string(out.join("labels.jsonl")).unwrap(), std::fs::read_to_string(again.join("labels.jsonl")).unwrap());
 }
+
+#[test]
+fn scheduler_usage_errors_exit_2_and_the_example_config_is_valid() {
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path().to_str().unwrap();
+    // A window needs both ends; an unknown DUET id and a bad time are usage errors, not retryable.
+    auditlake().args(["run", "--output-location", out, "--start", "2026-11-01"]).assert().code(2);
+    auditlake().args(["run", "--output-location", out, "--start", "yesterday-ish", "--end", "now"]).assert().code(2);
+    auditlake().args(["duet", "answer", "nope", "--expected", "--by", "x", "--output-location", out]).assert().code(2);
+    // Reading outputs that do not exist yet is not an error.
+    auditlake().args(["duet", "list", "--output-location", out]).assert().success().stdout(predicate::str::contains("0 rows"));
+    auditlake().args(["runs", "--output-location", out]).assert().success().stdout(predicate::str::contains("no runs yet"));
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/prod.toml");
+    auditlake::Config::from_file(&example).unwrap();
+}

@@ -7,3 +7,5 @@ mod util;
 mod peer_suites;
 mod rules;
 mod scenarios;
+mod scheduled;
+mod shared_scan;

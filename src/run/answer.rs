@@ -1,0 +1,127 @@
+//! Answering DUET items: `expected` closes the item (and quiets the same rule, actor and object for
+//! `duet.expected_suppresses`); `unexpected` closes it and escalates: an alert row referencing the
+//! item, for analysts.
+
+use serde_json::Value;
+
+use crate::sinks::alerts::AlertRecord;
+use crate::sinks::duet::{DuetItem, DuetStatus};
+use crate::sinks::{OutputTables, date_of, sql_str, stable_id};
+use crate::{Error, Result};
+
+/// The customer's answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub id: String,
+    pub expected: bool,
+    pub by: String,
+    pub note: Option<String>,
+    /// Replace an earlier answer.
+    pub force: bool,
+    pub now: i64,
+}
+
+/// Reads one item.
+pub async fn get_item(outputs: &OutputTables, id: &str) -> Result<DuetItem> {
+    let table = outputs.duet.load_existing().await?.ok_or_else(|| Error::NotFound(format!("no DUET queue at {}", outputs.duet.url)))?;
+    let items: Vec<DuetItem> = outputs.duet.query_records(&table, &format!("SELECT * FROM t WHERE id = {}", sql_str(id))).await?;
+    items.into_iter().next().ok_or_else(|| Error::NotFound(format!("no DUET item with id {id}")))
+}
+
+/// Lists items, newest first, optionally of one status.
+pub async fn list_items(outputs: &OutputTables, status: Option<DuetStatus>, limit: Option<usize>) -> Result<Vec<DuetItem>> {
+    let Some(table) = outputs.duet.load_existing().await? else { return Ok(Vec::new()) };
+    let mut sql = "SELECT * FROM t".to_owned();
+    if let Some(s) = status {
+        sql.push_str(&format!(" WHERE status = '{}'", s.as_str()));
+    }
+    sql.push_str(" ORDER BY created_at DESC, event_time DESC, id");
+    if let Some(n) = limit {
+        sql.push_str(&format!(" LIMIT {n}"));
+    }
+    outputs.duet.query_records(&table, &sql).await
+}
+
+/// Records an answer. Returns the updated item and, for `unexpected`, the escalation alert id.
+pub async fn answer(outputs: &OutputTables, a: &Answer) -> Result<(DuetItem, Option<String>)> {
+    let status = if a.expected { DuetStatus::Expected } else { DuetStatus::Unexpected };
+    let table = &outputs.duet;
+    let item = get_item(outputs, &a.id).await?;
+    if matches!(item.status, DuetStatus::Expected | DuetStatus::Unexpected) && !a.force {
+        return Err(Error::Conflict(format!(
+            "DUET item {} was already answered {} by {} (use --force to replace the answer)",
+            a.id,
+            item.status.as_str(),
+            item.answered_by.as_deref().unwrap_or("?")
+        )));
+    }
+    let predicate = format!("date = {} AND id = {}", sql_str(&item.date), sql_str(&a.id));
+    let sets = vec![
+        ("status", sql_str(status.as_str())),
+        ("answered_by", sql_str(&a.by)),
+        ("answered_at", format!("to_timestamp_micros({})", a.now)),
+        ("note", a.note.as_deref().map_or_else(|| "CAST(NULL AS VARCHAR)".to_owned(), sql_str)),
+    ];
+    table
+        .write_with_retry(|delta| {
+            let (predicate, sets) = (&predicate, &sets);
+            async move {
+                let (delta, _) = table.update(delta, predicate, sets).await?;
+                Ok(Some((delta, ())))
+            }
+        })
+        .await?;
+    let item = get_item(outputs, &a.id).await?;
+    let escalation = if a.expected { None } else { Some(escalate(outputs, &item, a).await?) };
+    Ok((item, escalation))
+}
+
+/// Writes (once) the alert that escalates an item answered `unexpected`.
+async fn escalate(outputs: &OutputTables, item: &DuetItem, a: &Answer) -> Result<String> {
+    let alert_id = stable_id(&["duet_escalation", &item.id]);
+    let evidence: Value = serde_json::from_str(&item.evidence).unwrap_or(Value::Null);
+    let row = AlertRecord {
+        alert_id: alert_id.clone(),
+        date: date_of(item.event_time),
+        rule_id: item.rule.clone(),
+        title: format!("Unexpected (customer answer): {}", item.title),
+        alert_type: "escalation".into(),
+        severity: if item.severity == "critical" { "critical".into() } else { "high".into() },
+        tactic: String::new(),
+        attack: Vec::new(),
+        cluster: item.cluster.clone(),
+        namespace: item.namespace.clone(),
+        actor: item.actor.clone(),
+        source_ip: evidence.get("source_ip").and_then(Value::as_str).map(str::to_owned),
+        user_agent: evidence.get("user_agent").and_then(Value::as_str).map(str::to_owned),
+        verb: evidence.get("verb").and_then(Value::as_str).map(str::to_owned),
+        object: item.object.clone(),
+        audit_ids: item.audit_ids.clone(),
+        evidence: item.evidence.clone(),
+        remediation: Some(format!(
+            "{} answered that this was not expected{}. Treat as a potential compromise: investigate {} and the evidence events.",
+            a.by,
+            a.note.as_deref().map(|n| format!(" (\"{n}\")")).unwrap_or_default(),
+            item.actor.as_deref().unwrap_or("the actor")
+        )),
+        first_seen: item.event_time,
+        last_seen: item.event_time,
+        event_count: item.audit_ids.len() as i64,
+        suppressed_count: 0,
+        hit_ids: vec![item.id.clone()],
+        duet_id: Some(item.id.clone()),
+        created_at: a.now,
+        updated_at: a.now,
+        first_run_id: item.run_id.clone(),
+        last_run_id: item.run_id.clone(),
+    };
+    let table = &outputs.alerts;
+    let batch = table.batch(std::slice::from_ref(&row))?;
+    table
+        .write_with_retry(|delta| {
+            let batch = batch.clone();
+            async move { Ok(Some((table.merge(delta, batch, "alert_id", false).await?, ()))) }
+        })
+        .await?;
+    Ok(alert_id)
+}

@@ -1,0 +1,80 @@
+//! The `runs` table: one row per `auditlake run`, written last, as the run's commit marker.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+/// One row of `runs`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    /// Partition: UTC date the run started.
+    pub date: String,
+    pub started_at: i64,
+    pub finished_at: i64,
+    /// `ok`, `rejects` (completed, some input rejected) or `failed`.
+    pub status: String,
+    /// `continue` (from the last successful run), `window` (`--start/--end`) or `reprocess`.
+    pub mode: String,
+    /// Arrival (landing) range this run covered, `[from, to)`; `from` is absent when unbounded.
+    pub arrival_from: Option<i64>,
+    pub arrival_to: i64,
+    /// Event-time range of the newly landed events.
+    pub event_from: Option<i64>,
+    pub event_to: Option<i64>,
+    pub rule_pack_hash: String,
+    pub rules: i64,
+    pub objects_new: i64,
+    pub objects_already_processed: i64,
+    pub objects_rejected: i64,
+    pub rows_read: i64,
+    pub rows_rejected: i64,
+    pub duplicates_dropped: i64,
+    pub bytes_read: i64,
+    /// Hits per rule, as a JSON object `{rule_id: rows}` (rules with hits only).
+    pub hits: String,
+    pub alerts_new: i64,
+    pub alerts_updated: i64,
+    pub duet_new: i64,
+    pub duet_expired: i64,
+    pub duration_ms: i64,
+    pub version: String,
+    pub error: Option<String>,
+}
+
+/// The `runs` schema.
+pub fn schema() -> SchemaRef {
+    let ts = |n: &str, null: bool| Field::new(n, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), null);
+    let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
+    let i = |n: &str| Field::new(n, DataType::Int64, false);
+    Arc::new(Schema::new(vec![
+        s("run_id", false),
+        s("date", false),
+        ts("started_at", false),
+        ts("finished_at", false),
+        s("status", false),
+        s("mode", false),
+        ts("arrival_from", true),
+        ts("arrival_to", false),
+        ts("event_from", true),
+        ts("event_to", true),
+        s("rule_pack_hash", false),
+        i("rules"),
+        i("objects_new"),
+        i("objects_already_processed"),
+        i("objects_rejected"),
+        i("rows_read"),
+        i("rows_rejected"),
+        i("duplicates_dropped"),
+        i("bytes_read"),
+        s("hits", false),
+        i("alerts_new"),
+        i("alerts_updated"),
+        i("duet_new"),
+        i("duet_expired"),
+        i("duration_ms"),
+        s("version", false),
+        s("error", true),
+    ]))
+}
