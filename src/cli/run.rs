@@ -106,8 +106,8 @@ fn print_text(s: &RunSummary) {
     let from = r.arrival_from.map_or_else(|| "the beginning".to_owned(), rfc3339);
     println!("run {} ({}, {}): arrivals {} .. {}", r.run_id, r.mode, r.status, from, rfc3339(r.arrival_to));
     println!(
-        "  objects: {} new, {} already processed; rows: {} read, {} rejected, {} duplicates dropped; {} bytes",
-        r.objects_new, r.objects_already_processed, r.rows_read, r.rows_rejected + r.objects_rejected, r.duplicates_dropped, r.bytes_read
+        "  objects: {} new, {} already processed; rows: {} read, {} rejected, {} duplicates dropped; {} bytes fetched of {}",
+        r.objects_new, r.objects_already_processed, r.rows_read, r.rows_rejected + r.objects_rejected, r.duplicates_dropped, r.bytes_fetched, r.bytes_read
     );
     if let (Some(a), Some(b)) = (r.event_from, r.event_to) {
         println!("  event time of new events: {} .. {}", rfc3339(a), rfc3339(b));

@@ -19,7 +19,10 @@ pub struct SourceCounts {
     pub rows_rejected: u64,
     pub rows_out_of_window: u64,
     pub duplicates_dropped: u64,
+    /// Size of the objects read.
     pub bytes_read: u64,
+    /// Bytes actually fetched from the store (footers and the projected column chunks).
+    pub bytes_fetched: u64,
 }
 
 impl SourceCounts {
@@ -32,6 +35,7 @@ impl SourceCounts {
         self.rows_out_of_window += o.rows_out_of_window;
         self.duplicates_dropped += o.duplicates_dropped;
         self.bytes_read += o.bytes_read;
+        self.bytes_fetched += o.bytes_fetched;
     }
 }
 

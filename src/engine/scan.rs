@@ -11,6 +11,10 @@ use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
 use datafusion::execution::TaskContext;
 use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
+use datafusion::parquet::arrow::async_reader::AsyncFileReader;
+use datafusion::parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use futures::future::BoxFuture;
 // ParquetObjectReader is deprecated in parquet 59 in favour of hand-written AsyncFileReaders; it
 // still does exactly what is needed here (ranged GETs through object_store).
 #[allow(deprecated)]
@@ -228,16 +232,36 @@ async fn read_object(
     tx: &Sender<datafusion::error::Result<RecordBatch>>,
     counts: &mut SourceCounts,
 ) -> bool {
+    let fetched = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader = CountingReader {
+        inner: ParquetObjectReader::new(Arc::clone(&source.store), object.meta.location.clone()).with_file_size(object.meta.size),
+        size: object.meta.size,
+        fetched: Arc::clone(&fetched),
+    };
+    counts.bytes_read += object.meta.size;
+    let keep_going = read_batches(source, object, shared, tx, counts, reader).await;
+    counts.bytes_fetched += fetched.load(std::sync::atomic::Ordering::Relaxed);
+    keep_going
+}
+
+/// Reads an object through `reader` (ranged GETs of the footer and the projected column chunks).
+#[allow(deprecated)]
+async fn read_batches(
+    source: &ResolvedSource,
+    object: &LandedObject,
+    shared: &ScanShared,
+    tx: &Sender<datafusion::error::Result<RecordBatch>>,
+    counts: &mut SourceCounts,
+    reader: CountingReader,
+) -> bool {
     let mut rejects: Vec<Reject> = Vec::new();
     let object_reject = |reason: String, field: Option<String>, rejects: &mut Vec<Reject>, counts: &mut SourceCounts| {
         counts.objects_rejected += 1;
         rejects.push(Reject { object: object.url.clone(), row: None, field, reason, record: None });
     };
-    let reader = ParquetObjectReader::new(Arc::clone(&source.store), object.meta.location.clone())
-        .with_file_size(object.meta.size);
-    counts.bytes_read += object.meta.size;
     let builder = match ParquetRecordBatchStreamBuilder::new(reader).await {
         Ok(b) => b,
+        Err(e) if is_transient(&e) => return fail_transient(object, e, tx).await,
         Err(e) => {
             object_reject(format!("not a readable Parquet object: {e}"), None, &mut rejects, counts);
             return flush_rejects(source, shared, tx, &rejects).await;
@@ -267,6 +291,7 @@ async fn read_object(
     while let Some(batch) = stream.next().await {
         let batch = match batch {
             Ok(b) => b,
+            Err(e) if is_transient(&e) => return fail_transient(object, e, tx).await,
             Err(e) => {
                 object_reject(format!("Parquet object unreadable from row {first_row} on: {e}"), None, &mut rejects, counts);
                 break;
@@ -304,6 +329,62 @@ async fn read_object(
         }
     }
     flush_rejects(source, shared, tx, &rejects).await
+}
+
+/// A Parquet reader that counts the bytes it fetches from the store (footer and column chunks), so
+/// reports show what projection and range reads saved.
+struct CountingReader {
+    #[allow(deprecated)]
+    inner: ParquetObjectReader,
+    size: u64,
+    fetched: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CountingReader {
+    fn count(&self, n: usize) {
+        self.fetched.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl AsyncFileReader for CountingReader {
+    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> BoxFuture<'_, datafusion::parquet::errors::Result<bytes::Bytes>> {
+        Box::pin(async move {
+            let b = self.inner.get_bytes(range).await?;
+            self.count(b.len());
+            Ok(b)
+        })
+    }
+
+    fn get_byte_ranges(&mut self, ranges: Vec<std::ops::Range<u64>>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Vec<bytes::Bytes>>> {
+        Box::pin(async move {
+            let parts = self.inner.get_byte_ranges(ranges).await?;
+            self.count(parts.iter().map(bytes::Bytes::len).sum());
+            Ok(parts)
+        })
+    }
+
+    fn get_metadata<'a>(&'a mut self, options: Option<&'a ArrowReaderOptions>) -> BoxFuture<'a, datafusion::parquet::errors::Result<Arc<ParquetMetaData>>> {
+        Box::pin(async move {
+            let size = self.size;
+            // One GET for the footer in the common case (metadata under 64 KiB).
+            let reader = ParquetMetaDataReader::new().with_prefetch_hint(Some(64 * 1024)).with_metadata_options(options.map(|o| o.metadata_options().clone()));
+            Ok(Arc::new(reader.load_and_finish(self, size).await?))
+        })
+    }
+}
+
+/// Whether a read failed because of the store (network, throttling, a vanished object) rather
+/// than the object's content. Such failures must fail the query, retryably: rejecting the object
+/// would record it as processed and lose its events.
+fn is_transient(e: &datafusion::parquet::errors::ParquetError) -> bool {
+    matches!(e, datafusion::parquet::errors::ParquetError::External(inner) if inner.downcast_ref::<object_store::Error>().is_some())
+}
+
+/// Fails the scan with a store error naming the object. Returns false: stop reading.
+async fn fail_transient(object: &LandedObject, e: datafusion::parquet::errors::ParquetError, tx: &Sender<datafusion::error::Result<RecordBatch>>) -> bool {
+    let msg = format!("reading {} failed (retryable): {e}", object.url);
+    let _ = tx.send(Err(datafusion::error::DataFusionError::External(msg.into()))).await;
+    false
 }
 
 /// Reports the object's rejects, and emits them when scanning the `rejects` table.

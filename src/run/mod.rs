@@ -229,6 +229,7 @@ async fn evaluate_and_write(config: &Config, rules: &[Rule], opts: &RunOptions, 
     record.objects_rejected = totals.objects_rejected as i64;
     record.duplicates_dropped = totals.duplicates_dropped as i64;
     record.bytes_read = totals.bytes_read as i64;
+    record.bytes_fetched = totals.bytes_fetched as i64;
     let by_id: HashMap<&str, &Rule> = rules.iter().map(|r| (r.meta.id.as_str(), r)).collect();
     let mut hits: BTreeMap<String, usize> = BTreeMap::new();
     let mut findings: Vec<(&Rule, Finding)> = Vec::new();

@@ -31,7 +31,10 @@ pub struct RunRecord {
     pub rows_read: i64,
     pub rows_rejected: i64,
     pub duplicates_dropped: i64,
+    /// Size of the objects read.
     pub bytes_read: i64,
+    /// Bytes fetched from the stores: Parquet footers and the column chunks the pack needs.
+    pub bytes_fetched: i64,
     /// Hits per rule, as a JSON object `{rule_id: rows}` (rules with hits only).
     pub hits: String,
     pub alerts_new: i64,
@@ -68,6 +71,7 @@ pub fn schema() -> SchemaRef {
         i("rows_rejected"),
         i("duplicates_dropped"),
         i("bytes_read"),
+        i("bytes_fetched"),
         s("hits", false),
         i("alerts_new"),
         i("alerts_updated"),

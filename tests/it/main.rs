@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cli;
+mod object_stores;
 mod real_data;
 mod util;
 mod peer_suites;

@@ -36,3 +36,34 @@ async fn the_pack_reads_each_object_once_and_matches_one_query_per_rule() {
     assert_eq!(got, expected);
     assert!(got.values().filter(|(n, _)| *n > 0).count() > 15, "the generated scenarios fire many rules");
 }
+
+#[tokio::test]
+async fn only_the_footer_and_needed_column_chunks_are_fetched() {
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use std::sync::Arc;
+
+    // CloudWatch rows with a large column the adapter never reads (as Firehose record metadata can be).
+    let dir = tempfile::tempdir().unwrap();
+    let n = 2_000;
+    let event = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"ID","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list","user":{"username":"alice"},"sourceIPs":["10.0.0.1"],"stageTimestamp":"2026-11-01T10:00:00Z"}"#;
+    let col = |v: Vec<String>| Arc::new(StringArray::from(v)) as ArrayRef;
+    let batch = RecordBatch::try_from_iter(vec![
+        ("logGroup", col(vec!["/aws/eks/prod/cluster".to_owned(); n])),
+        ("logStream", col(vec!["kube-apiserver-audit-0123456789abcdef".to_owned(); n])),
+        ("message", col((0..n).map(|i| event.replace("ID", &format!("id-{i}"))).collect())),
+        ("unused_blob", col((0..n).map(|i| format!("{i:x}").repeat(400)).collect())),
+    ])
+    .unwrap();
+    let path = dir.path().join("eks/2026/11/01/10/part.parquet");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let config = Config::from_toml("[[source]]\nname = \"eks\"\nformat = \"eks_cloudwatch\"\nlocation = \"eks\"\nlayout = \"firehose\"\n", dir.path()).unwrap();
+    let lake = AuditLake::open(&config, TimeWindow::default()).await.unwrap();
+    let rows = lake.sql("SELECT count(*) FROM audit_events").await.unwrap().collect().await.unwrap();
+    assert_eq!(rows[0].column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().unwrap().value(0), n as i64);
+    let t = lake.report().totals();
+    assert!(t.bytes_fetched > 0 && t.bytes_fetched * 4 < t.bytes_read, "fetched {} of {} bytes: the unused column must not be read", t.bytes_fetched, t.bytes_read);
+}
