@@ -18,23 +18,23 @@ pub struct RunsArgs {
     format: SummaryFormat,
 }
 
-/// Runs (oldest first) with a note on each successful run whose arrival range does not start
-/// where the previous successful coverage ended.
+/// For each run, a note when the arrival coverage of successful runs has a hole just before it:
+/// coverage is the union of their `[arrival_from, arrival_to)` ranges, ordered by start.
 pub fn flag_gaps(runs: &[RunRecord]) -> Vec<Option<String>> {
+    let mut notes = vec![None; runs.len()];
+    let mut ok: Vec<usize> = (0..runs.len()).filter(|&i| matches!(runs[i].status.as_str(), "ok" | "rejects")).collect();
+    ok.sort_by_key(|&i| (runs[i].arrival_from.unwrap_or(i64::MIN), runs[i].arrival_to));
     let mut covered_to: Option<i64> = None;
-    runs.iter()
-        .map(|r| {
-            if !matches!(r.status.as_str(), "ok" | "rejects") {
-                return None;
-            }
-            let gap = match (covered_to, r.arrival_from) {
-                (Some(prev), Some(from)) if from > prev => Some(format!("GAP: arrivals {} .. {} were not covered", rfc3339(prev), rfc3339(from))),
-                _ => None,
-            };
-            covered_to = Some(covered_to.map_or(r.arrival_to, |c| c.max(r.arrival_to)));
-            gap
-        })
-        .collect()
+    for i in ok {
+        let r = &runs[i];
+        if let (Some(prev), Some(from)) = (covered_to, r.arrival_from)
+            && from > prev
+        {
+            notes[i] = Some(format!("GAP: arrivals {} .. {} were not covered", rfc3339(prev), rfc3339(from)));
+        }
+        covered_to = Some(covered_to.map_or(r.arrival_to, |c| c.max(r.arrival_to)));
+    }
+    notes
 }
 
 pub async fn run(args: RunsArgs) -> Result<u8> {

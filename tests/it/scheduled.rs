@@ -340,3 +340,58 @@ os._exit(0)
     assert_eq!(got["runs"]["rows"], 1);
     assert_eq!(got["alerts"]["partitions"], serde_json::json!(["date"]));
 }
+
+/// A CloudWatch Logs row set (one audit event per row) as Firehose lands it, this hour.
+fn land_cloudwatch(root: &Path, name: &str, events: &[Value]) {
+    let now = chrono::Utc::now();
+    let rel = format!("eks/{}/{name}.parquet", now.format("%Y/%m/%d/%H"));
+    let n = events.len();
+    let batch = crate::util::string_batch(vec![
+        ("logGroup", vec![Some("/aws/eks/prod-shop/cluster".into()); n]),
+        ("logStream", vec![Some("kube-apiserver-audit-0123456789abcdef0123456789abcdef".into()); n]),
+        ("message", events.iter().map(|e| Some(e.to_string())).collect()),
+    ]);
+    crate::util::write_parquet(&root.join(rel), &batch);
+}
+
+fn exec_event(audit_id: &str, pod: &str) -> Value {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    serde_json::json!({
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Request", "auditID": audit_id, "stage": "ResponseStarted",
+        "requestURI": format!("/api/v1/namespaces/payments/pods/{pod}/exec?command=ls&container=app&stdin=true&tty=true"),
+        "verb": "get", "user": {"username": "dev-alice", "groups": ["developers", "system:authenticated"]}, "sourceIPs": ["10.1.2.3"],
+        "userAgent": "kubectl/v1.30.2 (linux/amd64) kubernetes/3968350",
+        "objectRef": {"resource": "pods", "namespace": "payments", "name": pod, "apiVersion": "v1", "subresource": "exec"},
+        "responseStatus": {"metadata": {}, "code": 101}, "requestReceivedTimestamp": now, "stageTimestamp": now,
+        "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""}
+    })
+}
+
+#[test]
+fn an_expected_answer_quiets_the_same_rule_actor_and_object_and_gaps_are_flagged() {
+    let data = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (d, o) = (data.path(), out.path());
+    std::fs::write(d.join("auditlake.toml"), "[run]\ninitial_lookback = \"24h\"\n[duet]\nexpected_suppresses = \"7d\"\n[[source]]\nname = \"eks\"\nformat = \"eks_cloudwatch\"\nlocation = \"eks\"\nlayout = \"firehose\"\n").unwrap();
+    land_cloudwatch(d, "first", &[exec_event("x-1", "api-1")]);
+    let first = run(d, o, &[]);
+    assert_eq!(n(&first, "duet_new"), 1, "{first}");
+    let item = rows(d, o, "SELECT id FROM duet_queue")[0]["id"].as_str().unwrap().to_owned();
+    auditlake(d, o).args(["duet", "answer", &item, "--expected", "--by", "alice@customer"]).assert().success();
+
+    // The same person execs into the same pod again, and into another pod.
+    land_cloudwatch(d, "second", &[exec_event("x-2", "api-1"), exec_event("x-3", "api-2")]);
+    let second = run(d, o, &[]);
+    assert_eq!(n(&second, "duet_new"), 2, "{second}");
+    let items = rows(d, o, "SELECT audit_ids, status, answered_by, note FROM duet_queue ORDER BY audit_ids");
+    let by_audit: BTreeMap<String, &Value> = items.iter().map(|r| (r["audit_ids"][0].as_str().unwrap().to_owned(), r)).collect();
+    assert_eq!(by_audit["x-1"]["answered_by"], "alice@customer");
+    assert_eq!((by_audit["x-2"]["status"].as_str(), by_audit["x-2"]["answered_by"].as_str()), (Some("expected"), Some("auditlake")));
+    assert!(by_audit["x-2"]["note"].as_str().unwrap().contains(&item), "{:?}", by_audit["x-2"]);
+    assert_eq!(by_audit["x-3"]["status"], "pending", "another object still asks the customer");
+
+    // Explicit windows that leave a hole in arrival coverage are flagged.
+    run(d, o, &["--start", "2026-01-01", "--end", "2026-01-02"]);
+    run(d, o, &["--start", "2026-01-03", "--end", "2026-01-04"]);
+    auditlake(d, o).args(["runs"]).assert().success().stdout(predicates::str::contains("GAP: arrivals 2026-01-02T00:00:00Z .. 2026-01-03T00:00:00Z"));
+}
