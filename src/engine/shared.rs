@@ -125,26 +125,29 @@ impl TableProvider for SharedScanTable {
     }
 }
 
-/// Offers one batch to every subscriber: pre-filter, project, send.
+/// Offers one batch to every subscriber: evaluate its pre-filter, project, then copy only the
+/// matching rows of the projected columns, and send.
 fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
     for s in subscribers {
-        let filtered = match &s.filter {
-            Some(f) => match f.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())) {
-                Ok(mask) => match filter_record_batch(batch, mask.as_boolean()) {
-                    Ok(b) => b,
-                    Err(_) => batch.clone(),
-                },
-                // Evaluation failed on this batch: send it whole, the plan filters again.
-                Err(_) => batch.clone(),
+        let mask = s.filter.as_ref().and_then(|f| f.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())).ok());
+        let mask = mask.as_ref().map(|m| m.as_boolean());
+        if mask.is_some_and(|m| m.true_count() == 0) {
+            continue;
+        }
+        let projected = match &s.projection {
+            Some(p) => match batch.project(p) {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = s.tx.unbounded_send(Err(e.into()));
+                    continue;
+                }
             },
             None => batch.clone(),
         };
-        if filtered.num_rows() == 0 {
-            continue;
-        }
-        let out = match &s.projection {
-            Some(p) => filtered.project(p).map_err(DataFusionError::from),
-            None => Ok(filtered),
+        // A mask that failed to evaluate sends the batch whole: the plan filters again anyway.
+        let out = match mask {
+            Some(m) => filter_record_batch(&projected, m).map_err(DataFusionError::from),
+            None => Ok(projected),
         };
         // A subscriber that hung up (its plan failed or finished early) just stops receiving.
         let _ = s.tx.unbounded_send(out);
