@@ -12,6 +12,7 @@
 //! build side) can never stall the producer; what they hold is the pre-filtered rows, which for
 //! detection predicates is a small fraction of the stream.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -44,7 +45,16 @@ struct Subscriber {
     filter: Option<Arc<dyn PhysicalExpr>>,
     projection: Option<Vec<usize>>,
     tx: UnboundedSender<Batch>,
+    /// Batches sent and not yet taken by the plan.
+    queued: Arc<AtomicUsize>,
+    /// Whether the producer waits for this plan when it falls behind. Only plans with a single
+    /// subscription may be waited for: a plan reading two (a self-join) may drain one only after
+    /// the other has ended, and waiting for it could deadlock.
+    bounded: bool,
 }
+
+/// Batches a bounded subscription may hold before the producer waits for its plan.
+const MAX_QUEUED_BATCHES: usize = 8;
 
 /// The subscribers of one shared scan, collected while the rule plans are built.
 #[derive(Default)]
@@ -69,6 +79,7 @@ pub struct SharedScanTable {
 struct ChannelPartition {
     schema: SchemaRef,
     rx: Mutex<Option<UnboundedReceiver<Batch>>>,
+    queued: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for ChannelPartition {
@@ -85,8 +96,14 @@ impl PartitionStream for ChannelPartition {
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let rx = self.rx.lock().expect("subscription lock poisoned").take();
         let schema = Arc::clone(&self.schema);
+        let queued = Arc::clone(&self.queued);
         match rx {
-            Some(rx) => Box::pin(RecordBatchStreamAdapter::new(schema, rx)),
+            Some(rx) => Box::pin(RecordBatchStreamAdapter::new(
+                schema,
+                rx.inspect(move |_| {
+                    queued.fetch_sub(1, Ordering::Relaxed);
+                }),
+            )),
             None => Box::pin(RecordBatchStreamAdapter::new(
                 schema,
                 futures::stream::once(async { Err(DataFusionError::Internal("a shared-scan subscription was executed twice".into())) }),
@@ -119,15 +136,17 @@ impl TableProvider for SharedScanTable {
             None => Arc::clone(&self.schema),
         };
         let (tx, rx) = unbounded();
-        self.hub.subscribers.lock().expect("hub lock poisoned").push(Subscriber { filter, projection: projection.cloned(), tx });
-        let partition = Arc::new(ChannelPartition { schema: Arc::clone(&projected), rx: Mutex::new(Some(rx)) });
+        let queued = Arc::new(AtomicUsize::new(0));
+        self.hub.subscribers.lock().expect("hub lock poisoned").push(Subscriber { filter, projection: projection.cloned(), tx, queued: Arc::clone(&queued), bounded: true });
+        let partition = Arc::new(ChannelPartition { schema: Arc::clone(&projected), rx: Mutex::new(Some(rx)), queued });
         Ok(Arc::new(StreamingTableExec::try_new(projected, vec![partition as Arc<dyn PartitionStream>], None, Vec::new(), false, None)?))
     }
 }
 
 /// Offers one batch to every subscriber: evaluate its pre-filter, project, then copy only the
-/// matching rows of the projected columns, and send.
-fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
+/// matching rows of the projected columns, and send; waits while a bounded subscriber's plan is
+/// behind, so memory stays flat however large the window.
+async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
     for s in subscribers {
         let mask = s.filter.as_ref().and_then(|f| f.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())).ok());
         let mask = mask.as_ref().map(|m| m.as_boolean());
@@ -149,8 +168,15 @@ fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
             Some(m) => filter_record_batch(&projected, m).map_err(DataFusionError::from),
             None => Ok(projected),
         };
+        if s.bounded {
+            while s.queued.load(Ordering::Relaxed) >= MAX_QUEUED_BATCHES && !s.tx.is_closed() {
+                tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+            }
+        }
         // A subscriber that hung up (its plan failed or finished early) just stops receiving.
-        let _ = s.tx.unbounded_send(out);
+        if s.tx.unbounded_send(out).is_ok() {
+            s.queued.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -180,7 +206,15 @@ impl SharedPack {
         facts::register_derived_views(&rules_ctx).await?;
         let mut plans = Vec::with_capacity(queries.len());
         for (id, sql) in queries {
+            let before = hub.subscribers.lock().expect("hub lock poisoned").len();
             let plan = rules_ctx.sql(sql).await?.create_physical_plan().await?;
+            let mut subs = hub.subscribers.lock().expect("hub lock poisoned");
+            if subs.len() - before > 1 {
+                for s in &mut subs[before..] {
+                    s.bounded = false;
+                }
+            }
+            drop(subs);
             plans.push(((*id).to_owned(), plan));
         }
         Ok(SharedPack { source, task_ctx: source_ctx.task_ctx(), rules_task_ctx: rules_ctx.task_ctx(), hub, plans })
@@ -206,7 +240,7 @@ impl SharedPack {
             producers.spawn(async move {
                 while let Some(batch) = stream.next().await {
                     match batch {
-                        Ok(b) => fan_out(&b, &subscribers),
+                        Ok(b) => fan_out(&b, &subscribers).await,
                         Err(e) => {
                             let msg = e.to_string();
                             for s in subscribers.iter() {
