@@ -125,11 +125,21 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
             let lake = AuditLake::open(&config, TimeWindow::default()).await?;
             let started = Instant::now();
             let mut hits = 0;
+            let mut per_rule = Vec::with_capacity(rules.len());
             for rule in &rules {
+                let t = Instant::now();
                 let batches = lake.sql(&rule.sql).await?.collect().await.map_err(auditlake::Error::from)?;
                 hits += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+                per_rule.push((t.elapsed().as_secs_f64(), rule.meta.id.as_str()));
             }
             let naive = started.elapsed().as_secs_f64();
+            // Each of these is one scan plus the rule: the ones far above the bare scan are
+            // where the pack's cost is.
+            per_rule.sort_by(|a, b| b.0.total_cmp(&a.0));
+            if !args.json {
+                let slowest: Vec<String> = per_rule.iter().take(12).map(|(t, id)| format!("{id} {t:.2}s")).collect();
+                println!("{:<16} slowest rules alone (scan included): {}", shape.as_str(), slowest.join(", "));
+            }
             let totals = lake.report().totals();
             out.push(measure(shape, "one_query_per_rule", events, rules.len(), naive, totals.bytes_read, totals.objects_opened, hits));
         }
