@@ -390,10 +390,7 @@ pub const FACT_VIEWS: &[(&str, &str)] = &[
         "k8s_events",
         "SELECT *, user_name AS actor, k8s_identity_class(user_name, user_groups) AS actor_class, \
          k8s_ip_class(source_ip) AS source_ip_class, \
-         coalesce(response_code BETWEEN 200 AND 399, false) AS succeeded, \
-         CASE WHEN obj_resource IN ('pods', 'deployments', 'daemonsets', 'statefulsets', 'replicasets', 'jobs', 'cronjobs') \
-           AND obj_subresource IS NULL AND verb IN ('create', 'update', 'patch') AND request_object IS NOT NULL \
-           THEN k8s_pod_facts(request_object) END AS pod_facts \
+         coalesce(response_code BETWEEN 200 AND 399, false) AS succeeded \
          FROM audit_events",
     ),
     (
@@ -403,11 +400,12 @@ pub const FACT_VIEWS: &[(&str, &str)] = &[
     ),
     (
         "k8s_pod_writes",
-        "SELECT *, pod_facts['privileged'] AS privileged, pod_facts['host_pid'] AS host_pid, \
-         pod_facts['host_network'] AS host_network, pod_facts['host_ipc'] AS host_ipc, \
-         pod_facts['run_as_root'] AS run_as_root, pod_facts['host_paths'] AS host_paths, \
-         pod_facts['added_capabilities'] AS added_capabilities, pod_facts['images'] AS images, \
-         pod_facts['service_account'] AS service_account \
+        // One facts call per row: DataFusion eliminates the repeated identical UDF calls.
+        "SELECT *, k8s_pod_facts(request_object)['privileged'] AS privileged, k8s_pod_facts(request_object)['host_pid'] AS host_pid, \
+         k8s_pod_facts(request_object)['host_network'] AS host_network, k8s_pod_facts(request_object)['host_ipc'] AS host_ipc, \
+         k8s_pod_facts(request_object)['run_as_root'] AS run_as_root, k8s_pod_facts(request_object)['host_paths'] AS host_paths, \
+         k8s_pod_facts(request_object)['added_capabilities'] AS added_capabilities, k8s_pod_facts(request_object)['images'] AS images, \
+         k8s_pod_facts(request_object)['service_account'] AS service_account \
          FROM k8s_events \
          WHERE obj_resource IN ('pods', 'deployments', 'daemonsets', 'statefulsets', 'replicasets', 'jobs', 'cronjobs') \
            AND obj_subresource IS NULL AND verb IN ('create', 'update', 'patch') AND request_object IS NOT NULL",
