@@ -23,11 +23,13 @@ impl ConfigArgs {
             Some(path) => Config::from_file(path)?,
             None => Config::embedded_default()?,
         };
+        // A local path given on the command line is relative to the working directory.
         if let Some(loc) = &self.output_location {
-            config.output.location = Some(std::path::absolute(loc).map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| loc.clone()));
-            if loc.contains("://") {
-                config.output.location = Some(loc.clone());
-            }
+            let resolved = match std::path::absolute(loc) {
+                Ok(p) if !loc.contains("://") => p.to_string_lossy().into_owned(),
+                _ => loc.clone(),
+            };
+            config.output.location = Some(resolved);
         }
         Ok(config)
     }

@@ -28,20 +28,6 @@ pub async fn get_item(outputs: &OutputTables, id: &str) -> Result<DuetItem> {
     items.into_iter().next().ok_or_else(|| Error::NotFound(format!("no DUET item with id {id}")))
 }
 
-/// Lists items, newest first, optionally of one status.
-pub async fn list_items(outputs: &OutputTables, status: Option<DuetStatus>, limit: Option<usize>) -> Result<Vec<DuetItem>> {
-    let Some(table) = outputs.duet.load_existing().await? else { return Ok(Vec::new()) };
-    let mut sql = "SELECT * FROM t".to_owned();
-    if let Some(s) = status {
-        sql.push_str(&format!(" WHERE status = '{}'", s.as_str()));
-    }
-    sql.push_str(" ORDER BY created_at DESC, event_time DESC, id");
-    if let Some(n) = limit {
-        sql.push_str(&format!(" LIMIT {n}"));
-    }
-    outputs.duet.query_records(&table, &sql).await
-}
-
 /// Records an answer. Returns the updated item and, for `unexpected`, the escalation alert id.
 pub async fn answer(outputs: &OutputTables, a: &Answer) -> Result<(DuetItem, Option<String>)> {
     let status = if a.expected { DuetStatus::Expected } else { DuetStatus::Unexpected };

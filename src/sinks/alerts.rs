@@ -48,11 +48,16 @@ pub struct Finding {
 impl Finding {
     /// An evidence field as text (for templates and keys).
     pub fn field(&self, name: &str) -> Option<String> {
-        match self.evidence.get(name)? {
-            Value::Null => None,
-            Value::String(s) => Some(s.clone()),
-            other => Some(other.to_string()),
-        }
+        text_of(self.evidence.get(name))
+    }
+}
+
+/// A result value as text: strings as they are, other values as JSON, nulls as nothing.
+fn text_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
     }
 }
 
@@ -81,13 +86,7 @@ pub fn findings(rule: &Rule, batches: &[RecordBatch]) -> Result<Vec<Finding>> {
     let suppress_period = meta.suppress_for.as_deref().map(parse_duration_micros).transpose()?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let text = |k: &str| -> Option<String> {
-            match row.get(k)? {
-                Value::Null => None,
-                Value::String(s) => Some(s.clone()),
-                other => Some(other.to_string()),
-            }
-        };
+        let text = |k: &str| text_of(row.get(k));
         let event_time = micros(row.get("event_time")).ok_or_else(|| Error::Config(format!("{}: a result row has no event_time", meta.id)))?;
         let mut audit_ids: Vec<String> = match row.get("audit_ids") {
             Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),

@@ -177,22 +177,10 @@ fn generated(formats: Vec<SourceFormat>, seed: u64) -> tempfile::TempDir {
     dir
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else if p.extension().is_some_and(|x| x == "parquet") {
-            out.push(p);
-        }
-    }
-    out
-}
 
 /// Uploads every landed object below `data/<folder>` to `prefix/<folder>/...` (same keys).
 async fn upload(store: &dyn ObjectStore, data: &Path, folder: &str, prefix: &str) -> usize {
-    let files = files_under(&data.join(folder));
+    let files = crate::util::parquet_files(&data.join(folder));
     for f in &files {
         let rel = f.strip_prefix(data).unwrap().to_string_lossy().into_owned();
         store.put(&StorePath::from(format!("{prefix}/{rel}")), PutPayload::from(std::fs::read(f).unwrap())).await.unwrap();
@@ -363,7 +351,7 @@ async fn azure_blob_sources_and_outputs_end_to_end() {
     // AKS diagnostic settings write `resourceId=/SUBSCRIPTIONS/.../y=/m=/d=/h=/m=00/PT1H.json`-style
     // keys at the container root; the generator lays them out the same way.
     let folder = "aks_diagnostics/insights-logs-kube-audit";
-    let files = files_under(&data.path().join(folder));
+    let files = crate::util::parquet_files(&data.path().join(folder));
     for f in &files {
         let rel = f.strip_prefix(data.path().join(folder)).unwrap().to_string_lossy().into_owned();
         store.put(&StorePath::from(rel), PutPayload::from(std::fs::read(f).unwrap())).await.unwrap();

@@ -169,7 +169,7 @@ fn hold_back_first_hour(data: &Path, start: i64) -> Vec<(PathBuf, PathBuf)> {
     let t = chrono::DateTime::from_timestamp_micros(start).unwrap();
     let firehose = t.format("%Y/%m/%d/%H/").to_string();
     let hive = t.format("dt=%Y-%m-%d/hour=%H/").to_string();
-    for entry in walk(data) {
+    for entry in crate::util::parquet_files(data) {
         let rel = entry.strip_prefix(data).unwrap().to_string_lossy().into_owned();
         // Firehose `YYYY/MM/DD/HH/` and Hive `dt=.../hour=HH` partitions of the first hour.
         if rel.contains(&firehose) || rel.contains(&hive) {
@@ -183,18 +183,6 @@ fn hold_back_first_hour(data: &Path, start: i64) -> Vec<(PathBuf, PathBuf)> {
     held
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else if p.extension().is_some_and(|x| x == "parquet") {
-            out.push(p);
-        }
-    }
-    out
-}
 
 #[test]
 fn late_landing_objects_are_detected_once() {

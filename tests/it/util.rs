@@ -168,3 +168,17 @@ pub fn check_event(row: &Value, e: &Value, fallback_us: Option<i64>, ctx: &str) 
     }
     assert!(errors.is_empty(), "{ctx}: {} field(s) differ:\n  {}\nrow: {row}", errors.len(), errors.join("\n  "));
 }
+
+/// Every `.parquet` file below `dir`.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(parquet_files(&p));
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    out
+}
