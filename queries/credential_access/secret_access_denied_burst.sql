@@ -13,7 +13,7 @@ remediation = "Check what {actor} tried to read; revoke the credential if it is 
 bucket = "15m"
 group_by = ["cluster", "actor"]
 */
-SELECT array_agg(DISTINCT audit_id) AS audit_ids, min(event_time) AS event_time, cluster, actor, min(source_ip) AS source_ip, min(user_agent) AS user_agent,
+SELECT array_agg(audit_id) AS audit_ids, min(event_time) AS event_time, cluster, actor, min(source_ip) AS source_ip, min(user_agent) AS user_agent,
        'get' AS verb, 'secrets' AS obj_resource, min(obj_namespace) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,
        count(*) AS denied, date_bin(INTERVAL '15 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket
 FROM k8s_events

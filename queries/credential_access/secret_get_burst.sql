@@ -13,7 +13,7 @@ remediation = "Rotate the secrets read (see audit_ids), remove {actor}'s get per
 bucket = "5m"
 group_by = ["cluster", "actor", "source_ip", "user_agent"]
 */
-SELECT array_agg(DISTINCT audit_id) AS audit_ids,
+SELECT array_agg(audit_id) AS audit_ids,
        min(event_time) AS event_time,
        cluster, actor, source_ip, user_agent,
        min(verb) AS verb, 'secrets' AS obj_resource,

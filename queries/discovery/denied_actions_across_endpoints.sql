@@ -13,14 +13,27 @@ remediation = "Ask {actor} about the activity from {source_ip}; if unexplained, 
 bucket = "5m"
 group_by = ["cluster", "actor", "source_ip"]
 */
-SELECT array_agg(DISTINCT audit_id) AS audit_ids, min(event_time) AS event_time, cluster, actor, source_ip, min(user_agent) AS user_agent,
-       min(verb) AS verb, min(obj_resource) AS obj_resource, CAST(NULL AS VARCHAR) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,
-       count(DISTINCT request_uri) FILTER (WHERE authz_decision = 'forbid') AS denied_uris, date_bin(INTERVAL '5 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket
-FROM k8s_events
-WHERE coalesce(stage, 'ResponseComplete') = 'ResponseComplete' AND verb IN ('get', 'list', 'watch', 'create', 'update', 'patch')
-  AND actor_class IN ('human', 'service_account')
-GROUP BY cluster, actor, source_ip, date_bin(INTERVAL '5 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z')
-HAVING count(DISTINCT request_uri) FILTER (WHERE authz_decision = 'forbid') > 5
-   AND count(DISTINCT obj_resource) FILTER (WHERE authz_decision = 'forbid') > 3
+-- Two levels. First per identity, bucket and decision, spread by endpoint only for denied requests
+-- (so allowed traffic, most of it, folds into one group per identity and bucket); then per
+-- identity, where the distinct counts run over denied endpoints instead of events. The evidence
+-- is the denied requests.
+SELECT flatten(array_agg(ids) FILTER (WHERE ids IS NOT NULL)) AS audit_ids, min(first_time) AS event_time, cluster, actor, source_ip, min(first_user_agent) AS user_agent,
+       min(first_verb) AS verb, min(resource) AS obj_resource, CAST(NULL AS VARCHAR) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,
+       count(denied_uri) AS denied_uris, bucket
+FROM (
+    SELECT cluster, actor, source_ip, date_bin(INTERVAL '5 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket, authz_decision,
+           CASE WHEN authz_decision = 'forbid' THEN request_uri END AS denied_uri,
+           CASE WHEN authz_decision = 'forbid' THEN obj_resource END AS resource,
+           array_agg(audit_id) FILTER (WHERE authz_decision = 'forbid') AS ids, min(event_time) AS first_time,
+           min(user_agent) AS first_user_agent, min(verb) AS first_verb, count(*) AS events
+    FROM k8s_events
+    WHERE coalesce(stage, 'ResponseComplete') = 'ResponseComplete' AND verb IN ('get', 'list', 'watch', 'create', 'update', 'patch')
+      AND actor_class IN ('human', 'service_account')
+    GROUP BY cluster, actor, source_ip, date_bin(INTERVAL '5 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z'), authz_decision,
+             CASE WHEN authz_decision = 'forbid' THEN request_uri END, CASE WHEN authz_decision = 'forbid' THEN obj_resource END
+) AS per_endpoint
+GROUP BY cluster, actor, source_ip, bucket
+HAVING count(denied_uri) > 5
+   AND count(DISTINCT resource) > 3
    AND count(DISTINCT authz_decision) = 2
-   AND count(*) < 75
+   AND sum(events) < 75

@@ -13,7 +13,7 @@ remediation = "Confirm with {actor} that the activity from {source_ip} was their
 bucket = "1m"
 group_by = ["cluster", "actor", "source_ip", "user_agent"]
 */
-SELECT array_agg(DISTINCT audit_id) AS audit_ids, min(event_time) AS event_time, cluster, actor, source_ip, user_agent,
+SELECT array_agg(audit_id) AS audit_ids, min(event_time) AS event_time, cluster, actor, source_ip, user_agent,
        min(verb) AS verb, min(obj_resource) AS obj_resource, CAST(NULL AS VARCHAR) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,
        count(DISTINCT obj_resource) AS resource_types, date_bin(INTERVAL '1 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket
 FROM k8s_events

@@ -13,7 +13,7 @@ remediation = "Find the identity behind {source_ip} ({actor}) and block the addr
 bucket = "15m"
 group_by = ["cluster", "source_ip"]
 */
-SELECT array_agg(DISTINCT audit_id) AS audit_ids, min(event_time) AS event_time, cluster, source_ip, min(actor) AS actor, min(user_agent) AS user_agent,
+SELECT array_agg(audit_id) AS audit_ids, min(event_time) AS event_time, cluster, source_ip, min(actor) AS actor, min(user_agent) AS user_agent,
        min(verb) AS verb, min(obj_resource) AS obj_resource, CAST(NULL AS VARCHAR) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,
        count(*) AS forbidden, date_bin(INTERVAL '15 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket
 FROM k8s_events

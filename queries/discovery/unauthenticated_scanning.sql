@@ -13,7 +13,7 @@ remediation = "Restrict public access to the API endpoint (EKS publicAccessCidrs
 bucket = "5m"
 group_by = ["cluster", "source_ip"]
 */
-SELECT array_agg(DISTINCT audit_id) AS audit_ids, min(event_time) AS event_time, cluster, source_ip, min(user_agent) AS user_agent, min(actor) AS actor,
+SELECT array_agg(audit_id) AS audit_ids, min(event_time) AS event_time, cluster, source_ip, min(user_agent) AS user_agent, min(actor) AS actor,
        min(verb) AS verb, min(obj_resource) AS obj_resource, CAST(NULL AS VARCHAR) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,
        count(*) AS refused, count(DISTINCT request_uri) AS distinct_uris, date_bin(INTERVAL '5 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket
 FROM k8s_events

@@ -31,6 +31,9 @@ pub struct BenchArgs {
     /// Use only the first N rules of the pack (by path), to see how cost grows with rules.
     #[arg(long)]
     max_rules: Option<usize>,
+    /// Use only these rules (ids), e.g. to profile one rule's plan.
+    #[arg(long, value_delimiter = ',')]
+    rules: Vec<String>,
     /// Also time the naive plan: one query (one scan) per rule.
     #[arg(long)]
     naive: bool,
@@ -92,6 +95,9 @@ const BARE_SCAN: &str = "SELECT count(*) AS n FROM audit_events";
 
 pub async fn run(args: BenchArgs) -> Result<u8> {
     let mut rules = load_rules(&default_rules_dir()?)?;
+    if !args.rules.is_empty() {
+        rules.retain(|r| args.rules.contains(&r.meta.id));
+    }
     if let Some(n) = args.max_rules {
         rules.truncate(n);
     }
@@ -114,8 +120,12 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
         reset_peak_rss();
         let lake = AuditLake::open(&config, TimeWindow::default()).await?;
         let started = Instant::now();
-        let results = lake.run_shared(&rule_refs).await?;
+        let (results, cost) = lake.run_shared_profiled(&rule_refs).await?;
         let pack = started.elapsed().as_secs_f64();
+        if !args.json {
+            let top: Vec<String> = cost.iter().take(12).map(|(id, t)| format!("{id} {:.2}s", t.as_secs_f64())).collect();
+            println!("{:<16} costliest rule plans in the pack (CPU, scan excluded): {}", shape.as_str(), top.join(", "));
+        }
         let hits = results.iter().map(|(_, b)| b.iter().map(|b| b.num_rows()).sum::<usize>()).sum();
         let totals = lake.report().totals();
         out.push(measure(shape, "full_pack", events, rules.len(), pack, totals.bytes_read, totals.objects_opened, hits));

@@ -285,17 +285,17 @@ pub fn register_udfs(ctx: &SessionContext) {
             let a = arrays(args)?;
             let users = as_string_array(&a[0])?;
             let groups = a[1].as_list::<i32>();
+            let names = groups.values().as_string::<i32>();
+            let offsets = groups.value_offsets();
+            let mut row_groups: Vec<&str> = Vec::new();
             let out: StringArray = (0..users.len())
                 .map(|i| {
-                    let g: Vec<String> = if groups.is_valid(i) {
-                        let vals = groups.value(i);
-                        let s = vals.as_string::<i32>();
-                        s.iter().flatten().map(str::to_owned).collect()
-                    } else {
-                        Vec::new()
-                    };
-                    let g: Vec<&str> = g.iter().map(String::as_str).collect();
-                    Some(identity_class(users.is_valid(i).then(|| users.value(i)), &g))
+                    row_groups.clear();
+                    if groups.is_valid(i) {
+                        let range = offsets[i] as usize..offsets[i + 1] as usize;
+                        row_groups.extend(range.filter(|&j| names.is_valid(j)).map(|j| names.value(j)));
+                    }
+                    Some(identity_class(users.is_valid(i).then(|| users.value(i)), &row_groups))
                 })
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(out)))
@@ -312,12 +312,19 @@ pub fn register_udfs(ctx: &SessionContext) {
         Arc::new(|args| {
             let a = arrays(args)?;
             let (values, patterns) = (a[0].as_list::<i32>(), a[1].as_list::<i32>());
+            // The patterns are almost always one allow-list repeated on every row: compile them
+            // once and reuse the matcher while they stay the same.
+            let mut matcher: Option<(Vec<String>, Option<regex::Regex>)> = None;
             let out: datafusion::arrow::array::BooleanArray = (0..values.len())
                 .map(|i| {
-                    let (v, p) = (list_strings(values, i), list_strings(patterns, i));
-                    let v: Vec<&str> = v.iter().map(String::as_str).collect();
-                    let p: Vec<&str> = p.iter().map(String::as_str).collect();
-                    Some(all_like(&v, &p))
+                    let p = list_strings(patterns, i);
+                    if matcher.as_ref().is_none_or(|(prev, _)| *prev != p) {
+                        let re = like_any_regex(&p.iter().map(String::as_str).collect::<Vec<_>>());
+                        matcher = Some((p, re));
+                    }
+                    let re = matcher.as_ref().and_then(|(_, re)| re.as_ref());
+                    let v = list_strings(values, i);
+                    Some(re.is_some_and(|re| !v.is_empty() && v.iter().all(|v| re.is_match(v))))
                 })
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(out)))
@@ -330,20 +337,28 @@ pub fn register_udfs(ctx: &SessionContext) {
 /// True when every value matches at least one SQL LIKE pattern (`%`, `_`); false for no values or
 /// no patterns. Rules use it for allow-lists of patterns, e.g. "every image is allow-listed".
 pub fn all_like(values: &[&str], patterns: &[&str]) -> bool {
-    let regexes: Vec<regex::Regex> = patterns.iter().filter_map(|p| like_regex(p)).collect();
-    !values.is_empty() && !regexes.is_empty() && values.iter().all(|v| regexes.iter().any(|r| r.is_match(v)))
+    like_any_regex(patterns).is_some_and(|re| !values.is_empty() && values.iter().all(|v| re.is_match(v)))
 }
 
-fn like_regex(pattern: &str) -> Option<regex::Regex> {
-    let mut re = String::from("^");
-    for c in pattern.chars() {
-        match c {
-            '%' => re.push_str(".*"),
-            '_' => re.push('.'),
-            c => re.push_str(&regex::escape(&c.to_string())),
+/// One regex matching a value that matches any of the SQL LIKE patterns; `None` for no patterns.
+fn like_any_regex(patterns: &[&str]) -> Option<regex::Regex> {
+    if patterns.is_empty() {
+        return None;
+    }
+    let mut re = String::from("^(?:");
+    for (i, pattern) in patterns.iter().enumerate() {
+        if i > 0 {
+            re.push('|');
+        }
+        for c in pattern.chars() {
+            match c {
+                '%' => re.push_str("(?s:.*)"),
+                '_' => re.push_str("(?s:.)"),
+                c => re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+            }
         }
     }
-    re.push('$');
+    re.push_str(")$");
     regex::Regex::new(&re).ok()
 }
 
@@ -427,17 +442,6 @@ pub const FACT_VIEWS: &[(&str, &str)] = &[
 pub async fn register(ctx: &SessionContext) -> crate::Result<()> {
     register_udfs(ctx);
     for (name, sql) in FACT_VIEWS {
-        let view = ctx.sql(sql).await?.into_view();
-        ctx.register_table(*name, view)?;
-    }
-    Ok(())
-}
-
-/// Registers the UDFs and the views derived from `k8s_events` (for sessions where `k8s_events`
-/// itself is provided another way, e.g. by a shared scan).
-pub async fn register_derived_views(ctx: &SessionContext) -> crate::Result<()> {
-    register_udfs(ctx);
-    for (name, sql) in FACT_VIEWS.iter().filter(|(n, _)| *n != "k8s_events") {
         let view = ctx.sql(sql).await?.into_view();
         ctx.register_table(*name, view)?;
     }

@@ -166,6 +166,12 @@ pub fn new_context() -> Result<SessionContext> {
         .with_information_schema(true)
         .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
     let mut ctx = SessionContext::new_with_config(session);
+    // These passes move struct field access (`k8s_pod_facts(body)['privileged']`) below filters
+    // towards the scan, which for a fact UDF means parsing every body once per extracted field
+    // and for rows the filter would have dropped: 5-10x the cost of the fact views.
+    for rule in ["extract_leaf_expressions", "push_down_leaf_projections"] {
+        ctx.remove_optimizer_rule(rule);
+    }
     datafusion_functions_json::register_all(&mut ctx)?;
     Ok(ctx)
 }
@@ -297,6 +303,18 @@ impl AuditLake {
     /// Runs `(id, sql)` queries over one shared scan of `audit_events`; results per id.
     pub async fn run_queries_shared(&self, queries: &[(&str, &str)]) -> Result<Vec<(String, Vec<RecordBatch>)>> {
         shared::SharedPack::plan(&self.ctx, queries, &self.allowlists).await?.execute().await
+    }
+
+    /// [`AuditLake::run_shared`], also returning the CPU time each rule's plan spent (scan and
+    /// shared pre-filtering not included), most expensive first.
+    pub async fn run_shared_profiled(&self, rules: &[&crate::rules::Rule]) -> Result<(Vec<(String, Vec<RecordBatch>)>, Vec<(String, std::time::Duration)>)> {
+        let queries: Vec<(&str, &str)> = rules.iter().map(|r| (r.meta.id.as_str(), r.sql.as_str())).collect();
+        let pack = shared::SharedPack::plan(&self.ctx, &queries, &self.allowlists).await?;
+        let plans = pack.plans();
+        let results = pack.execute().await?;
+        let mut cost: Vec<(String, std::time::Duration)> = plans.iter().map(|(id, p)| (id.clone(), shared::compute_time(p))).collect();
+        cost.sort_by(|a, b| b.1.cmp(&a.1));
+        Ok((results, cost))
     }
 
     /// The resolved sources.

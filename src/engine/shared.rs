@@ -12,22 +12,25 @@
 //! build side) can never stall the producer; what they hold is the pre-filtered rows, which for
 //! detection predicates is a small fraction of the stream.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::kernels::boolean::and;
+use datafusion::arrow::compute::{filter_record_batch, prep_null_mask_filter};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::DFSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_expr::ScalarFunctionExpr;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, PhysicalExpr, SendableRecordBatchStream};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -40,9 +43,24 @@ use crate::{Error, Result};
 
 type Batch = DfResult<RecordBatch>;
 
+/// One conjunct of a subscription's pre-filter.
+struct Conjunct {
+    /// The physical expression's text: equal conjuncts of different rules share one evaluation
+    /// per batch.
+    key: String,
+    expr: Arc<dyn PhysicalExpr>,
+}
+
 /// One plan's subscription to the shared scan.
 struct Subscriber {
-    filter: Option<Arc<dyn PhysicalExpr>>,
+    /// Which shared stream it reads: [`EVENTS_STREAM`] or a fact view's.
+    stream: usize,
+    /// Conjuncts on event columns and built-in functions, evaluated on the whole batch (and
+    /// shared between subscribers).
+    cheap: Vec<Conjunct>,
+    /// Conjuncts calling fact or JSON functions (which parse request bodies), evaluated only on
+    /// the rows the cheap conjuncts keep.
+    costly: Vec<Conjunct>,
     projection: Option<Vec<usize>>,
     tx: UnboundedSender<Batch>,
     /// Batches sent and not yet taken by the plan.
@@ -68,11 +86,16 @@ impl std::fmt::Debug for Hub {
     }
 }
 
-/// `k8s_events` as rule plans see it in a shared run: every scan is a subscription.
+/// The stream of `k8s_events` batches; fact views are streams 1, 2, ...
+const EVENTS_STREAM: usize = 0;
+
+/// `k8s_events` (or a fact view) as rule plans see it in a shared run: every scan is a
+/// subscription to one stream.
 #[derive(Debug)]
 pub struct SharedScanTable {
     schema: SchemaRef,
     hub: Arc<Hub>,
+    stream: usize,
 }
 
 /// A partition that yields what the producer sends to one subscription.
@@ -129,55 +152,121 @@ impl TableProvider for SharedScanTable {
 
     async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], _limit: Option<usize>) -> DfResult<Arc<dyn ExecutionPlan>> {
         let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
-        // A filter the producer cannot evaluate is simply not pre-applied.
-        let filter = conjunction(filters.iter().cloned()).and_then(|e| state.create_physical_expr(e, &df_schema).ok());
+        // A conjunct the producer cannot evaluate is simply not pre-applied.
+        let (mut cheap, mut costly) = (Vec::new(), Vec::new());
+        for e in filters.iter().flat_map(|f| split_conjunction(f)) {
+            let Ok(expr) = state.create_physical_expr(e.clone(), &df_schema) else { continue };
+            let conjunct = Conjunct { key: expr.to_string(), expr };
+            if is_costly(&conjunct.expr) { costly.push(conjunct) } else { cheap.push(conjunct) }
+        }
         let projected = match projection {
             Some(p) => Arc::new(self.schema.project(p)?),
             None => Arc::clone(&self.schema),
         };
         let (tx, rx) = unbounded();
         let queued = Arc::new(AtomicUsize::new(0));
-        self.hub.subscribers.lock().expect("hub lock poisoned").push(Subscriber { filter, projection: projection.cloned(), tx, queued: Arc::clone(&queued), bounded: true });
+        self.hub.subscribers.lock().expect("hub lock poisoned").push(Subscriber { stream: self.stream, cheap, costly, projection: projection.cloned(), tx, queued: Arc::clone(&queued), bounded: true });
         let partition = Arc::new(ChannelPartition { schema: Arc::clone(&projected), rx: Mutex::new(Some(rx)), queued });
         Ok(Arc::new(StreamingTableExec::try_new(projected, vec![partition as Arc<dyn PartitionStream>], None, Vec::new(), false, None)?))
     }
 }
 
-/// Offers one batch to every subscriber: evaluate its pre-filter, project, then copy only the
-/// matching rows of the projected columns, and send; waits while a bounded subscriber's plan is
-/// behind, so memory stays flat however large the window.
+/// Whether evaluating `expr` parses request bodies or otherwise costs far more than comparing
+/// event columns: any function of ours (`k8s_*`) or of the JSON function family.
+fn is_costly(expr: &Arc<dyn PhysicalExpr>) -> bool {
+    if let Some(f) = expr.downcast_ref::<ScalarFunctionExpr>() {
+        let name = f.name();
+        if name.starts_with("k8s_") || name.starts_with("json_") {
+            return true;
+        }
+    }
+    expr.children().into_iter().any(is_costly)
+}
+
+/// Evaluates a predicate to a mask; `None` when it cannot be evaluated (the plan filters again).
+fn mask_of(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Option<BooleanArray> {
+    let value = expr.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())).ok()?;
+    let mask = value.as_boolean_opt()?;
+    // SQL semantics: a NULL predicate does not keep the row.
+    Some(match Array::nulls(mask) {
+        Some(_) => prep_null_mask_filter(mask),
+        None => mask.clone(),
+    })
+}
+
+/// Offers one batch to every subscriber: evaluate its pre-filter (cheap conjuncts on the whole
+/// batch, each distinct one once per batch; costly ones only on the rows those keep), project,
+/// then copy only the matching rows of the projected columns, and send; waits while a bounded
+/// subscriber's plan is behind, so memory stays flat however large the window.
 async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
+    let mut masks: HashMap<&str, Option<BooleanArray>> = HashMap::new();
     for s in subscribers {
-        let mask = s.filter.as_ref().and_then(|f| f.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())).ok());
-        let mask = mask.as_ref().map(|m| m.as_boolean());
-        if mask.is_some_and(|m| m.true_count() == 0) {
+        let mut mask: Option<BooleanArray> = None;
+        for c in &s.cheap {
+            let m = masks.entry(c.key.as_str()).or_insert_with(|| mask_of(&c.expr, batch));
+            if let Some(m) = m {
+                mask = Some(match mask {
+                    Some(acc) => and(&acc, m).unwrap_or(acc),
+                    None => m.clone(),
+                });
+            }
+        }
+        if mask.as_ref().is_some_and(|m| m.true_count() == 0) {
             continue;
         }
-        let projected = match &s.projection {
-            Some(p) => match batch.project(p) {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = s.tx.unbounded_send(Err(e.into()));
-                    continue;
-                }
-            },
-            None => batch.clone(),
-        };
-        // A mask that failed to evaluate sends the batch whole: the plan filters again anyway.
-        let out = match mask {
-            Some(m) => filter_record_batch(&projected, m).map_err(DataFusionError::from),
-            None => Ok(projected),
-        };
+        let out = select(batch, mask, &s.costly, s.projection.as_deref());
         if s.bounded {
             while s.queued.load(Ordering::Relaxed) >= MAX_QUEUED_BATCHES && !s.tx.is_closed() {
                 tokio::time::sleep(std::time::Duration::from_micros(200)).await;
             }
         }
         // A subscriber that hung up (its plan failed or finished early) just stops receiving.
-        if s.tx.unbounded_send(out).is_ok() {
+        if let Some(out) = out
+            && s.tx.unbounded_send(out).is_ok()
+        {
             s.queued.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// The rows of `batch` one subscriber receives: those `mask` keeps, narrowed by each costly
+/// conjunct in turn, projected. `None` when no row is left.
+fn select(batch: &RecordBatch, mask: Option<BooleanArray>, costly: &[Conjunct], projection: Option<&[usize]>) -> Option<Batch> {
+    let project = |b: &RecordBatch| -> Batch {
+        match projection {
+            Some(p) => Ok(b.project(p)?),
+            None => Ok(b.clone()),
+        }
+    };
+    if costly.is_empty() {
+        // Project first: only the projected columns are copied.
+        return Some(project(batch).and_then(|p| match &mask {
+            Some(m) => Ok(filter_record_batch(&p, m)?),
+            None => Ok(p),
+        }));
+    }
+    let mut rows = match &mask {
+        Some(m) => match filter_record_batch(batch, m) {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e.into())),
+        },
+        None => batch.clone(),
+    };
+    for c in costly {
+        // A conjunct that fails to evaluate is left to the plan.
+        if let Some(m) = mask_of(&c.expr, &rows) {
+            if m.true_count() == 0 {
+                return None;
+            }
+            if m.true_count() < rows.num_rows() {
+                rows = match filter_record_batch(&rows, &m) {
+                    Ok(b) => b,
+                    Err(e) => return Some(Err(e.into())),
+                };
+            }
+        }
+    }
+    Some(project(&rows))
 }
 
 /// A prepared pack: each rule's physical plan, subscribed to the shared scan.
@@ -186,24 +275,36 @@ pub struct SharedPack {
     task_ctx: Arc<TaskContext>,
     rules_task_ctx: Arc<TaskContext>,
     hub: Arc<Hub>,
+    /// The fact views (`k8s_pod_writes`, ...): each computed once from the events stream by its
+    /// own plan, whose output is stream `i` for the rules reading it.
+    views: Vec<(usize, Arc<dyn ExecutionPlan>)>,
     plans: Vec<(String, Arc<dyn ExecutionPlan>)>,
 }
 
 impl SharedPack {
     /// Plans every rule against a session whose `k8s_events` is fed by `source_ctx`'s
-    /// `k8s_events` (computed once).
+    /// `k8s_events` (computed once), and whose fact views are computed once from it (so a body
+    /// is parsed once per event, not once per rule reading the view).
     pub async fn plan(source_ctx: &SessionContext, queries: &[(&str, &str)], allowlists: &Allowlists) -> Result<Self> {
         let source = source_ctx.sql("SELECT * FROM k8s_events").await?.create_physical_plan().await?;
         let hub = Arc::new(Hub::default());
         let rules_ctx = super::new_context()?;
         register_allowlists(&rules_ctx, allowlists)?;
-        let shared = SharedScanTable { schema: source.schema(), hub: Arc::clone(&hub) };
-        rules_ctx.register_table("k8s_events", Arc::new(shared))?;
+        let events = SharedScanTable { schema: source.schema(), hub: Arc::clone(&hub), stream: EVENTS_STREAM };
+        rules_ctx.register_table("k8s_events", Arc::new(events))?;
         // `audit_events` is the event columns of the same stream.
         let columns: Vec<String> = audit_events_schema().fields().iter().map(|f| format!("\"{}\"", f.name())).collect();
         let audit = rules_ctx.sql(&format!("SELECT {} FROM k8s_events", columns.join(", "))).await?.into_view();
         rules_ctx.register_table(AUDIT_EVENTS_TABLE, audit)?;
-        facts::register_derived_views(&rules_ctx).await?;
+        facts::register_udfs(&rules_ctx);
+        let mut views = Vec::new();
+        for (name, sql) in facts::FACT_VIEWS.iter().filter(|(n, _)| *n != "k8s_events") {
+            let plan = rules_ctx.sql(sql).await?.create_physical_plan().await?;
+            let stream = views.len() + 1;
+            tracing::debug!(view = name, plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false), "fact view plan");
+            rules_ctx.register_table(*name, Arc::new(SharedScanTable { schema: plan.schema(), hub: Arc::clone(&hub), stream }))?;
+            views.push((stream, plan));
+        }
         let mut plans = Vec::with_capacity(queries.len());
         for (id, sql) in queries {
             let before = hub.subscribers.lock().expect("hub lock poisoned").len();
@@ -217,43 +318,48 @@ impl SharedPack {
             drop(subs);
             plans.push(((*id).to_owned(), plan));
         }
-        Ok(SharedPack { source, task_ctx: source_ctx.task_ctx(), rules_task_ctx: rules_ctx.task_ctx(), hub, plans })
+        Ok(SharedPack { source, task_ctx: source_ctx.task_ctx(), rules_task_ctx: rules_ctx.task_ctx(), hub, views, plans })
     }
 
-    /// How many subscriptions the rule plans hold on the shared scan.
+    /// Each rule's physical plan (to read its metrics after [`SharedPack::execute`]).
+    pub fn plans(&self) -> Vec<(String, Arc<dyn ExecutionPlan>)> {
+        self.plans.clone()
+    }
+
+    /// How many subscriptions the rule plans (and fact views) hold on the shared scan.
     pub fn subscriptions(&self) -> usize {
         self.hub.subscribers.lock().map(|s| s.len()).unwrap_or(0)
     }
 
     /// Runs the scan once and every rule over it; results per rule, in the rules' order.
     pub async fn execute(self) -> Result<Vec<(String, Vec<RecordBatch>)>> {
-        let subscribers = Arc::new(std::mem::take(&mut *self.hub.subscribers.lock().expect("hub lock poisoned")));
+        let all = std::mem::take(&mut *self.hub.subscribers.lock().expect("hub lock poisoned"));
+        let mut by_stream: Vec<Vec<Subscriber>> = (0..=self.views.len()).map(|_| Vec::new()).collect();
+        for s in all {
+            let stream = s.stream;
+            by_stream[stream].push(s);
+        }
+        let mut by_stream = by_stream.into_iter();
+        let event_subscribers = Arc::new(by_stream.next().unwrap_or_default());
         let mut rule_tasks = tokio::task::JoinSet::new();
         for (i, (id, plan)) in self.plans.into_iter().enumerate() {
             let ctx = Arc::clone(&self.rules_task_ctx);
             rule_tasks.spawn(async move { (i, id, datafusion::physical_plan::collect(plan, ctx).await) });
         }
         let mut producers = tokio::task::JoinSet::new();
-        for partition in 0..self.source.output_partitioning().partition_count() {
-            let mut stream = self.source.execute(partition, Arc::clone(&self.task_ctx))?;
-            let subscribers = Arc::clone(&subscribers);
-            producers.spawn(async move {
-                while let Some(batch) = stream.next().await {
-                    match batch {
-                        Ok(b) => fan_out(&b, &subscribers).await,
-                        Err(e) => {
-                            let msg = e.to_string();
-                            for s in subscribers.iter() {
-                                let _ = s.tx.unbounded_send(Err(DataFusionError::Execution(msg.clone())));
-                            }
-                            return Err(e);
-                        }
-                    }
-                }
-                Ok(())
-            });
+        // Fact views: each partition of a view's plan feeds the view's subscribers.
+        for ((_, plan), subscribers) in self.views.iter().zip(by_stream) {
+            let subscribers = Arc::new(subscribers);
+            for partition in 0..plan.output_partitioning().partition_count() {
+                let stream = plan.execute(partition, Arc::clone(&self.rules_task_ctx))?;
+                producers.spawn(feed(stream, Arc::clone(&subscribers)));
+            }
         }
-        drop(subscribers);
+        for partition in 0..self.source.output_partitioning().partition_count() {
+            let stream = self.source.execute(partition, Arc::clone(&self.task_ctx))?;
+            producers.spawn(feed(stream, Arc::clone(&event_subscribers)));
+        }
+        drop(event_subscribers);
         let mut producer_error = None;
         while let Some(done) = producers.join_next().await {
             match done {
@@ -282,4 +388,29 @@ impl SharedPack {
         }
         Ok(results.into_iter().flatten().collect())
     }
+}
+
+/// Drives one partition of a shared stream, offering every batch to its subscribers; an error
+/// is passed to every subscriber (their plans fail with it) and returned.
+async fn feed(mut stream: SendableRecordBatchStream, subscribers: Arc<Vec<Subscriber>>) -> DfResult<()> {
+    while let Some(batch) = stream.next().await {
+        match batch {
+            Ok(b) => fan_out(&b, &subscribers).await,
+            Err(e) => {
+                let msg = e.to_string();
+                for s in subscribers.iter() {
+                    let _ = s.tx.unbounded_send(Err(DataFusionError::Execution(msg.clone())));
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// CPU time a plan's operators reported (`elapsed_compute`, summed over the plan tree).
+pub fn compute_time(plan: &Arc<dyn ExecutionPlan>) -> std::time::Duration {
+    let own = plan.metrics().and_then(|m| m.elapsed_compute()).unwrap_or(0);
+    let children: std::time::Duration = plan.children().into_iter().map(compute_time).sum();
+    std::time::Duration::from_nanos(own as u64) + children
 }
