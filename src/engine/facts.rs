@@ -114,6 +114,16 @@ pub struct PodFacts {
 }
 
 pub fn pod_facts(body: &str) -> Option<PodFacts> {
+    // The typed pass skips everything it does not name (metadata, env, probes, ...) without
+    // building it; a body whose shape it rejects gets the tolerant DOM pass.
+    match serde_json::from_str::<typed_pod::Body>(body) {
+        Ok(b) => b.facts(),
+        Err(_) => pod_facts_dom(body),
+    }
+}
+
+/// [`pod_facts`] over a `serde_json::Value` tree: tolerant of any shape, slower.
+fn pod_facts_dom(body: &str) -> Option<PodFacts> {
     let v: Value = serde_json::from_str(body).ok()?;
     let spec = pod_spec(&v)?;
     let flag = |k: &str| spec.get(k).and_then(Value::as_bool).unwrap_or(false);
@@ -147,6 +157,132 @@ pub fn pod_facts(body: &str) -> Option<PodFacts> {
         }
     }
     Some(f)
+}
+
+/// The parts of a Pod or workload body the pod facts read, deserialized without building the rest.
+mod typed_pod {
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    use super::PodFacts;
+
+    #[derive(Deserialize)]
+    pub struct Body {
+        kind: Option<Value>,
+        spec: Option<Spec>,
+    }
+
+    /// A Pod spec, a workload spec (with `template`) or a CronJob spec (with `jobTemplate`).
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct Spec {
+        #[serde(rename = "hostPID")]
+        host_pid: Option<Value>,
+        host_network: Option<Value>,
+        #[serde(rename = "hostIPC")]
+        host_ipc: Option<Value>,
+        security_context: Option<SecurityContext>,
+        containers: Option<Vec<Container>>,
+        init_containers: Option<Vec<Container>>,
+        ephemeral_containers: Option<Vec<Container>>,
+        volumes: Option<Vec<Volume>>,
+        service_account_name: Option<Value>,
+        service_account: Option<Value>,
+        template: Option<Template>,
+        job_template: Option<Template>,
+    }
+
+    #[derive(Deserialize)]
+    struct Template {
+        spec: Option<Box<Spec>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct SecurityContext {
+        run_as_user: Option<Value>,
+        run_as_non_root: Option<Value>,
+        privileged: Option<Value>,
+        capabilities: Option<Capabilities>,
+    }
+
+    #[derive(Deserialize)]
+    struct Capabilities {
+        add: Option<Vec<Value>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Container {
+        image: Option<Value>,
+        security_context: Option<SecurityContext>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Volume {
+        host_path: Option<HostPath>,
+    }
+
+    #[derive(Deserialize)]
+    struct HostPath {
+        path: Option<Value>,
+    }
+
+    fn root(sc: Option<&SecurityContext>) -> bool {
+        sc.is_some_and(|sc| sc.run_as_user.as_ref().and_then(Value::as_i64) == Some(0) || sc.run_as_non_root.as_ref().and_then(Value::as_bool) == Some(false))
+    }
+
+    fn template_spec(s: &Spec) -> Option<&Spec> {
+        s.template.as_ref().and_then(|t| t.spec.as_deref())
+    }
+
+    impl Body {
+        /// The same selection as `pod_spec` in the DOM pass.
+        fn pod_spec(&self) -> Option<&Spec> {
+            let spec = self.spec.as_ref()?;
+            match self.kind.as_ref().and_then(Value::as_str) {
+                Some("CronJob") => spec.job_template.as_ref().and_then(|j| j.spec.as_deref()).and_then(template_spec),
+                Some("Pod") | None if spec.containers.is_some() => Some(spec),
+                _ => template_spec(spec).or_else(|| spec.containers.as_ref().map(|_| spec)),
+            }
+        }
+
+        pub fn facts(&self) -> Option<PodFacts> {
+            let spec = self.pod_spec()?;
+            let flag = |v: &Option<Value>| v.as_ref().and_then(Value::as_bool).unwrap_or(false);
+            let text = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(str::to_owned);
+            let mut f = PodFacts {
+                host_pid: flag(&spec.host_pid),
+                host_network: flag(&spec.host_network),
+                host_ipc: flag(&spec.host_ipc),
+                service_account: text(&spec.service_account_name).or_else(|| text(&spec.service_account)),
+                run_as_root: root(spec.security_context.as_ref()),
+                ..PodFacts::default()
+            };
+            for list in [&spec.containers, &spec.init_containers, &spec.ephemeral_containers] {
+                for c in list.iter().flatten() {
+                    let sc = c.security_context.as_ref();
+                    f.privileged |= sc.and_then(|s| s.privileged.as_ref()).and_then(Value::as_bool).unwrap_or(false);
+                    f.run_as_root |= root(sc);
+                    if let Some(img) = c.image.as_ref().and_then(Value::as_str) {
+                        f.images.push(img.to_owned());
+                    }
+                    for cap in sc.and_then(|s| s.capabilities.as_ref()).and_then(|c| c.add.as_ref()).into_iter().flatten() {
+                        if let Some(cap) = cap.as_str() {
+                            f.added_capabilities.push(cap.trim_start_matches("CAP_").to_uppercase());
+                        }
+                    }
+                }
+            }
+            for vol in spec.volumes.iter().flatten() {
+                if let Some(p) = vol.host_path.as_ref().and_then(|h| h.path.as_ref()).and_then(Value::as_str) {
+                    f.host_paths.push(p.to_owned());
+                }
+            }
+            Some(f)
+        }
+    }
 }
 
 /// RBAC facts of a Role/ClusterRole or (Cluster)RoleBinding body.
@@ -491,6 +627,24 @@ mod tests {
         assert!(!all_like(&[], &p));
         assert!(!all_like(&["nginx"], &[]));
         assert!(all_like(&["nginx"], &p) && !all_like(&["nginx:1"], &p));
+    }
+
+    #[test]
+    fn typed_and_tolerant_pod_facts_agree() {
+        let bodies = [
+            r#"{"kind":"Deployment","metadata":{"labels":{"a":"b"}},"spec":{"replicas":2,"template":{"metadata":{},"spec":{"hostNetwork":true,"serviceAccountName":"sa","securityContext":{"runAsUser":0},"volumes":[{"name":"v","hostPath":{"path":"/var/log"}},{"name":"e","emptyDir":{}}],"initContainers":[{"image":"init","securityContext":{"capabilities":{"add":["CAP_NET_ADMIN"]}}}],"containers":[{"image":"a","env":[{"name":"X","value":"1"}]}]}}}}"#,
+            r#"{"kind":"CronJob","spec":{"schedule":"* * * * *","jobTemplate":{"spec":{"template":{"spec":{"hostIPC":true,"containers":[{"image":"c","securityContext":{"runAsNonRoot":false,"privileged":true}}]}}}}}}"#,
+            r#"{"kind":"Pod","spec":{"hostPID":"yes","containers":[{"image":"p"}]}}"#,
+            r#"{"spec":{"containers":[{"image":"bare"}]}}"#,
+            r#"{"kind":"Service","spec":{"ports":[]}}"#,
+            r#"{"kind":"Pod","spec":{"containers":{"not":"a list"}}}"#,
+            r#"not json"#,
+        ];
+        for body in bodies {
+            assert_eq!(pod_facts(body), pod_facts_dom(body), "{body}");
+        }
+        assert!(pod_facts(bodies[1]).unwrap().privileged);
+        assert_eq!(pod_facts(bodies[0]).unwrap().added_capabilities, ["NET_ADMIN"]);
     }
 
     #[test]

@@ -202,13 +202,20 @@ async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
     let mut masks: HashMap<&str, Option<BooleanArray>> = HashMap::new();
     for s in subscribers {
         let mut mask: Option<BooleanArray> = None;
+        // Conjuncts come most-shared first (see `order_by_sharing`); once no row is left the rest
+        // are not evaluated, which for selective detection predicates is most of them.
         for c in &s.cheap {
             let m = masks.entry(c.key.as_str()).or_insert_with(|| mask_of(&c.expr, batch));
             if let Some(m) = m {
-                mask = Some(match mask {
+                let acc = match mask {
                     Some(acc) => and(&acc, m).unwrap_or(acc),
                     None => m.clone(),
-                });
+                };
+                let empty = acc.true_count() == 0;
+                mask = Some(acc);
+                if empty {
+                    break;
+                }
             }
         }
         if mask.as_ref().is_some_and(|m| m.true_count() == 0) {
@@ -339,6 +346,9 @@ impl SharedPack {
             let stream = s.stream;
             by_stream[stream].push(s);
         }
+        for subscribers in &mut by_stream {
+            order_by_sharing(subscribers);
+        }
         let mut by_stream = by_stream.into_iter();
         let event_subscribers = Arc::new(by_stream.next().unwrap_or_default());
         let mut rule_tasks = tokio::task::JoinSet::new();
@@ -387,6 +397,21 @@ impl SharedPack {
             return Err(e);
         }
         Ok(results.into_iter().flatten().collect())
+    }
+}
+
+/// Orders each subscriber's cheap conjuncts by how many subscribers of the stream share them, most
+/// first: shared masks are computed once per batch anyway, and evaluating them first lets a
+/// subscriber stop as soon as no row is left before reaching its own, unshared ones.
+fn order_by_sharing(subscribers: &mut [Subscriber]) {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for s in subscribers.iter() {
+        for c in &s.cheap {
+            *counts.entry(c.key.clone()).or_default() += 1;
+        }
+    }
+    for s in subscribers.iter_mut() {
+        s.cheap.sort_by_key(|c| std::cmp::Reverse(counts.get(&c.key).copied().unwrap_or(0)));
     }
 }
 
