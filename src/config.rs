@@ -53,6 +53,11 @@ pub struct ScanConfig {
     /// Rows per decoded batch. Default 8192.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// Longest event-time span one scan of the rule pack covers: longer windows (backfills) are
+    /// evaluated chunk by chunk, so memory depends on the chunk, not the window. Default `24h`;
+    /// `0` evaluates any window in one pass.
+    #[serde(default = "default_chunk")]
+    pub chunk: String,
 }
 
 fn default_lateness() -> String {
@@ -60,6 +65,9 @@ fn default_lateness() -> String {
 }
 fn default_clock_skew() -> String {
     "5m".into()
+}
+fn default_chunk() -> String {
+    "24h".into()
 }
 fn default_batch_size() -> usize {
     8192
@@ -71,6 +79,7 @@ impl Default for ScanConfig {
             lateness: default_lateness(),
             clock_skew: default_clock_skew(),
             batch_size: default_batch_size(),
+            chunk: default_chunk(),
         }
     }
 }
@@ -274,7 +283,7 @@ impl Config {
     /// Checks every source and reports all problems at once.
     pub fn validate(&self) -> Result<()> {
         let mut problems = Vec::new();
-        for d in [&self.scan.lateness, &self.scan.clock_skew] {
+        for d in [&self.scan.lateness, &self.scan.clock_skew, &self.scan.chunk] {
             if let Err(e) = parse_duration_micros(d) {
                 problems.push(format!("scan: {e}"));
             }

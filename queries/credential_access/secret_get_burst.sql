@@ -18,7 +18,7 @@ SELECT array_agg(audit_id) AS audit_ids,
        cluster, actor, source_ip, user_agent,
        min(verb) AS verb, 'secrets' AS obj_resource,
        CAST(NULL AS VARCHAR) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,
-       count(DISTINCT coalesce(obj_namespace, '') || '/' || coalesce(obj_name, verb)) AS distinct_secrets,
+       cardinality(array_distinct(array_agg(coalesce(obj_namespace, '') || '/' || coalesce(obj_name, verb)))) AS distinct_secrets,
        date_bin(INTERVAL '5 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket
 FROM k8s_events
 WHERE verb IN ('get', 'list', 'watch') AND obj_resource = 'secrets'
@@ -28,4 +28,4 @@ WHERE verb IN ('get', 'list', 'watch') AND obj_resource = 'secrets'
   AND actor_class NOT IN ('system_component', 'cloud_system', 'node') AND NOT starts_with(coalesce(actor, ''), 'system:serviceaccount:kube-system:')
   AND actor NOT IN (SELECT value FROM allowlist WHERE list = 'secret_listers')
 GROUP BY cluster, actor, source_ip, user_agent, date_bin(INTERVAL '5 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z')
-HAVING count(DISTINCT coalesce(obj_namespace, '') || '/' || coalesce(obj_name, verb)) >= 10
+HAVING cardinality(array_distinct(array_agg(coalesce(obj_namespace, '') || '/' || coalesce(obj_name, verb)))) >= 10

@@ -34,6 +34,6 @@ FROM (
 ) AS per_endpoint
 GROUP BY cluster, actor, source_ip, bucket
 HAVING count(denied_uri) > 5
-   AND count(DISTINCT resource) > 3
-   AND count(DISTINCT authz_decision) = 2
+   AND cardinality(array_distinct(array_agg(resource) FILTER (WHERE resource IS NOT NULL))) > 3
+   AND cardinality(array_distinct(array_agg(authz_decision) FILTER (WHERE authz_decision IS NOT NULL))) = 2
    AND sum(events) < 75

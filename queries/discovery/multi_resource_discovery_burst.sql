@@ -15,7 +15,7 @@ group_by = ["cluster", "actor", "source_ip", "user_agent"]
 */
 SELECT array_agg(audit_id) AS audit_ids, min(event_time) AS event_time, cluster, actor, source_ip, user_agent,
        min(verb) AS verb, min(obj_resource) AS obj_resource, CAST(NULL AS VARCHAR) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,
-       count(DISTINCT obj_resource) AS resource_types, date_bin(INTERVAL '1 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket
+       cardinality(array_distinct(array_agg(obj_resource) FILTER (WHERE obj_resource IS NOT NULL))) AS resource_types, date_bin(INTERVAL '1 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket
 FROM k8s_events
 WHERE verb IN ('get', 'list')
   AND obj_resource IN ('namespaces', 'nodes', 'pods', 'roles', 'configmaps', 'serviceaccounts', 'clusterroles', 'clusterrolebindings', 'rolebindings')
@@ -23,4 +23,4 @@ WHERE verb IN ('get', 'list')
   AND actor_class NOT IN ('system_component', 'cloud_system', 'node') AND NOT starts_with(coalesce(actor, ''), 'system:serviceaccount:kube-system:') AND actor_class <> 'node'
   AND coalesce(user_agent, '') NOT LIKE '%kubernetes/$Format'
 GROUP BY cluster, actor, source_ip, user_agent, date_bin(INTERVAL '1 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z')
-HAVING count(DISTINCT obj_resource) >= 3
+HAVING cardinality(array_distinct(array_agg(obj_resource) FILTER (WHERE obj_resource IS NOT NULL))) >= 3

@@ -15,9 +15,9 @@ group_by = ["cluster", "source_ip"]
 */
 SELECT array_agg(audit_id) AS audit_ids, min(event_time) AS event_time, cluster, source_ip, min(user_agent) AS user_agent, min(actor) AS actor,
        min(verb) AS verb, min(obj_resource) AS obj_resource, CAST(NULL AS VARCHAR) AS obj_namespace, CAST(NULL AS VARCHAR) AS obj_name,
-       count(*) AS refused, count(DISTINCT request_uri) AS distinct_uris, date_bin(INTERVAL '5 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket
+       count(*) AS refused, cardinality(array_distinct(array_agg(request_uri) FILTER (WHERE request_uri IS NOT NULL))) AS distinct_uris, date_bin(INTERVAL '5 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket
 FROM k8s_events
 WHERE (actor IS NULL OR actor IN ('', 'system:anonymous') OR array_has(coalesce(user_groups, make_array('')), 'system:unauthenticated'))
   AND response_code IN (401, 403)
 GROUP BY cluster, source_ip, date_bin(INTERVAL '5 minutes', event_time, TIMESTAMP '1970-01-01T00:00:00Z')
-HAVING count(*) > 5 AND count(DISTINCT request_uri) > 3
+HAVING count(*) > 5 AND cardinality(array_distinct(array_agg(request_uri) FILTER (WHERE request_uri IS NOT NULL))) > 3

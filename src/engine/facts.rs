@@ -89,16 +89,6 @@ pub fn body_command(body: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
-/// The pod spec inside a Pod or a workload template.
-fn pod_spec(obj: &Value) -> Option<&Value> {
-    let spec = obj.get("spec")?;
-    match obj.get("kind").and_then(Value::as_str) {
-        Some("CronJob") => spec.pointer("/jobTemplate/spec/template/spec"),
-        Some("Pod") | None if spec.get("containers").is_some() => Some(spec),
-        _ => spec.pointer("/template/spec").or_else(|| spec.get("containers").map(|_| spec)),
-    }
-}
-
 /// Pod-spec facts of a request body.
 #[derive(Debug, Default, PartialEq)]
 pub struct PodFacts {
@@ -113,67 +103,107 @@ pub struct PodFacts {
     pub service_account: Option<String>,
 }
 
+/// Pod-spec facts of a Pod, workload or CronJob body; `None` when it is not JSON or has no pod spec.
 pub fn pod_facts(body: &str) -> Option<PodFacts> {
-    // The typed pass skips everything it does not name (metadata, env, probes, ...) without
-    // building it; a body whose shape it rejects gets the tolerant DOM pass.
-    match serde_json::from_str::<typed_pod::Body>(body) {
-        Ok(b) => b.facts(),
-        Err(_) => pod_facts_dom(body),
-    }
+    serde_json::from_str::<typed_pod::Body>(body).ok()?.facts()
 }
 
-/// [`pod_facts`] over a `serde_json::Value` tree: tolerant of any shape, slower.
-fn pod_facts_dom(body: &str) -> Option<PodFacts> {
-    let v: Value = serde_json::from_str(body).ok()?;
-    let spec = pod_spec(&v)?;
-    let flag = |k: &str| spec.get(k).and_then(Value::as_bool).unwrap_or(false);
-    let mut f = PodFacts {
-        host_pid: flag("hostPID"),
-        host_network: flag("hostNetwork"),
-        host_ipc: flag("hostIPC"),
-        service_account: spec.get("serviceAccountName").or_else(|| spec.get("serviceAccount")).and_then(Value::as_str).map(str::to_owned),
-        ..PodFacts::default()
-    };
-    let root = |sc: Option<&Value>| sc.is_some_and(|sc| sc.get("runAsUser").and_then(Value::as_i64) == Some(0) || sc.get("runAsNonRoot").and_then(Value::as_bool) == Some(false));
-    f.run_as_root = root(spec.get("securityContext"));
-    for list in ["containers", "initContainers", "ephemeralContainers"] {
-        for c in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
-            let sc = c.get("securityContext");
-            f.privileged |= sc.and_then(|s| s.get("privileged")).and_then(Value::as_bool).unwrap_or(false);
-            f.run_as_root |= root(sc);
-            if let Some(img) = c.get("image").and_then(Value::as_str) {
-                f.images.push(img.to_owned());
-            }
-            for cap in sc.and_then(|s| s.pointer("/capabilities/add")).and_then(Value::as_array).into_iter().flatten() {
-                if let Some(cap) = cap.as_str() {
-                    f.added_capabilities.push(cap.trim_start_matches("CAP_").to_uppercase());
-                }
-            }
-        }
-    }
-    for vol in spec.get("volumes").and_then(Value::as_array).into_iter().flatten() {
-        if let Some(p) = vol.pointer("/hostPath/path").and_then(Value::as_str) {
-            f.host_paths.push(p.to_owned());
-        }
-    }
-    Some(f)
-}
-
-/// The parts of a Pod or workload body the pod facts read, deserialized without building the rest.
+/// The parts of a Pod or workload body the pod facts read, deserialized without building the
+/// rest (metadata, env, probes, ...). Every part tolerates any JSON type: a value of the wrong
+/// type reads as absent, as it would when walking a `serde_json::Value` tree.
 mod typed_pod {
+    use std::marker::PhantomData;
+
     use serde::Deserialize;
+    use serde::de::value::MapAccessDeserializer;
+    use serde::de::{Deserializer, Error, MapAccess, SeqAccess, Visitor};
     use serde_json::Value;
 
     use super::PodFacts;
 
+    /// What a body holds where an object of type `T` (or a list of them) is expected.
+    #[derive(Default)]
+    enum Json<T> {
+        #[default]
+        Absent,
+        Object(T),
+        List(Vec<T>),
+        /// Present with another type (null, a scalar, a list of non-objects).
+        Other,
+    }
+
+    impl<T> Json<T> {
+        fn present(&self) -> bool {
+            !matches!(self, Json::Absent)
+        }
+
+        fn object(&self) -> Option<&T> {
+            match self {
+                Json::Object(t) => Some(t),
+                _ => None,
+            }
+        }
+
+        fn items(&self) -> &[T] {
+            match self {
+                Json::List(items) => items,
+                _ => &[],
+            }
+        }
+    }
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Json<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct ShapeVisitor<T>(PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for ShapeVisitor<T> {
+                type Value = Json<T>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("any JSON value")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Json<T>, A::Error> {
+                    T::deserialize(MapAccessDeserializer::new(map)).map(Json::Object)
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<T>, A::Error> {
+                    let mut items = Vec::new();
+                    while let Some(item) = seq.next_element::<Json<T>>()? {
+                        if let Json::Object(t) = item {
+                            items.push(t);
+                        }
+                    }
+                    Ok(Json::List(items))
+                }
+                fn visit_bool<E: Error>(self, _: bool) -> Result<Json<T>, E> {
+                    Ok(Json::Other)
+                }
+                fn visit_i64<E: Error>(self, _: i64) -> Result<Json<T>, E> {
+                    Ok(Json::Other)
+                }
+                fn visit_u64<E: Error>(self, _: u64) -> Result<Json<T>, E> {
+                    Ok(Json::Other)
+                }
+                fn visit_f64<E: Error>(self, _: f64) -> Result<Json<T>, E> {
+                    Ok(Json::Other)
+                }
+                fn visit_str<E: Error>(self, _: &str) -> Result<Json<T>, E> {
+                    Ok(Json::Other)
+                }
+                fn visit_unit<E: Error>(self) -> Result<Json<T>, E> {
+                    Ok(Json::Other)
+                }
+            }
+            d.deserialize_any(ShapeVisitor(PhantomData))
+        }
+    }
+
     #[derive(Deserialize)]
     pub struct Body {
         kind: Option<Value>,
-        spec: Option<Spec>,
+        #[serde(default)]
+        spec: Json<Spec>,
     }
 
     /// A Pod spec, a workload spec (with `template`) or a CronJob spec (with `jobTemplate`).
-    #[derive(Deserialize, Default)]
+    #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Spec {
         #[serde(rename = "hostPID")]
@@ -181,20 +211,28 @@ mod typed_pod {
         host_network: Option<Value>,
         #[serde(rename = "hostIPC")]
         host_ipc: Option<Value>,
-        security_context: Option<SecurityContext>,
-        containers: Option<Vec<Container>>,
-        init_containers: Option<Vec<Container>>,
-        ephemeral_containers: Option<Vec<Container>>,
-        volumes: Option<Vec<Volume>>,
+        #[serde(default)]
+        security_context: Json<SecurityContext>,
+        #[serde(default)]
+        containers: Json<Container>,
+        #[serde(default)]
+        init_containers: Json<Container>,
+        #[serde(default)]
+        ephemeral_containers: Json<Container>,
+        #[serde(default)]
+        volumes: Json<Volume>,
         service_account_name: Option<Value>,
         service_account: Option<Value>,
-        template: Option<Template>,
-        job_template: Option<Template>,
+        #[serde(default)]
+        template: Json<Template>,
+        #[serde(default)]
+        job_template: Json<Template>,
     }
 
     #[derive(Deserialize)]
     struct Template {
-        spec: Option<Box<Spec>>,
+        #[serde(default)]
+        spec: Json<Box<Spec>>,
     }
 
     #[derive(Deserialize)]
@@ -203,25 +241,28 @@ mod typed_pod {
         run_as_user: Option<Value>,
         run_as_non_root: Option<Value>,
         privileged: Option<Value>,
-        capabilities: Option<Capabilities>,
+        #[serde(default)]
+        capabilities: Json<Capabilities>,
     }
 
     #[derive(Deserialize)]
     struct Capabilities {
-        add: Option<Vec<Value>>,
+        add: Option<Value>,
     }
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Container {
         image: Option<Value>,
-        security_context: Option<SecurityContext>,
+        #[serde(default)]
+        security_context: Json<SecurityContext>,
     }
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Volume {
-        host_path: Option<HostPath>,
+        #[serde(default)]
+        host_path: Json<HostPath>,
     }
 
     #[derive(Deserialize)]
@@ -233,18 +274,18 @@ mod typed_pod {
         sc.is_some_and(|sc| sc.run_as_user.as_ref().and_then(Value::as_i64) == Some(0) || sc.run_as_non_root.as_ref().and_then(Value::as_bool) == Some(false))
     }
 
-    fn template_spec(s: &Spec) -> Option<&Spec> {
-        s.template.as_ref().and_then(|t| t.spec.as_deref())
+    fn template_spec(t: &Json<Template>) -> Option<&Spec> {
+        t.object()?.spec.object().map(Box::as_ref)
     }
 
     impl Body {
-        /// The same selection as `pod_spec` in the DOM pass.
+        /// The pod spec: a Pod's own, a workload's template's, a CronJob's job template's.
         fn pod_spec(&self) -> Option<&Spec> {
-            let spec = self.spec.as_ref()?;
+            let spec = self.spec.object()?;
             match self.kind.as_ref().and_then(Value::as_str) {
-                Some("CronJob") => spec.job_template.as_ref().and_then(|j| j.spec.as_deref()).and_then(template_spec),
-                Some("Pod") | None if spec.containers.is_some() => Some(spec),
-                _ => template_spec(spec).or_else(|| spec.containers.as_ref().map(|_| spec)),
+                Some("CronJob") => spec.job_template.object().and_then(|j| j.spec.object()).and_then(|s| template_spec(&s.template)),
+                Some("Pod") | None if spec.containers.present() => Some(spec),
+                _ => template_spec(&spec.template).or_else(|| spec.containers.present().then_some(spec)),
             }
         }
 
@@ -257,26 +298,25 @@ mod typed_pod {
                 host_network: flag(&spec.host_network),
                 host_ipc: flag(&spec.host_ipc),
                 service_account: text(&spec.service_account_name).or_else(|| text(&spec.service_account)),
-                run_as_root: root(spec.security_context.as_ref()),
+                run_as_root: root(spec.security_context.object()),
                 ..PodFacts::default()
             };
             for list in [&spec.containers, &spec.init_containers, &spec.ephemeral_containers] {
-                for c in list.iter().flatten() {
-                    let sc = c.security_context.as_ref();
+                for c in list.items() {
+                    let sc = c.security_context.object();
                     f.privileged |= sc.and_then(|s| s.privileged.as_ref()).and_then(Value::as_bool).unwrap_or(false);
                     f.run_as_root |= root(sc);
                     if let Some(img) = c.image.as_ref().and_then(Value::as_str) {
                         f.images.push(img.to_owned());
                     }
-                    for cap in sc.and_then(|s| s.capabilities.as_ref()).and_then(|c| c.add.as_ref()).into_iter().flatten() {
-                        if let Some(cap) = cap.as_str() {
-                            f.added_capabilities.push(cap.trim_start_matches("CAP_").to_uppercase());
-                        }
+                    let added = sc.and_then(|s| s.capabilities.object()).and_then(|c| c.add.as_ref()).and_then(Value::as_array);
+                    for cap in added.into_iter().flatten().filter_map(Value::as_str) {
+                        f.added_capabilities.push(cap.trim_start_matches("CAP_").to_uppercase());
                     }
                 }
             }
-            for vol in spec.volumes.iter().flatten() {
-                if let Some(p) = vol.host_path.as_ref().and_then(|h| h.path.as_ref()).and_then(Value::as_str) {
+            for vol in spec.volumes.items() {
+                if let Some(p) = vol.host_path.object().and_then(|h| h.path.as_ref()).and_then(Value::as_str) {
                     f.host_paths.push(p.to_owned());
                 }
             }
@@ -459,8 +499,7 @@ pub fn register_udfs(ctx: &SessionContext) {
                         matcher = Some((p, re));
                     }
                     let re = matcher.as_ref().and_then(|(_, re)| re.as_ref());
-                    let v = list_strings(values, i);
-                    Some(re.is_some_and(|re| !v.is_empty() && v.iter().all(|v| re.is_match(v))))
+                    Some(all_match(re, &list_strings(values, i)))
                 })
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(out)))
@@ -473,7 +512,13 @@ pub fn register_udfs(ctx: &SessionContext) {
 /// True when every value matches at least one SQL LIKE pattern (`%`, `_`); false for no values or
 /// no patterns. Rules use it for allow-lists of patterns, e.g. "every image is allow-listed".
 pub fn all_like(values: &[&str], patterns: &[&str]) -> bool {
-    like_any_regex(patterns).is_some_and(|re| !values.is_empty() && values.iter().all(|v| re.is_match(v)))
+    all_match(like_any_regex(patterns).as_ref(), values)
+}
+
+/// True when there are values and `re` (the patterns' matcher; `None` for no patterns) matches
+/// every one.
+fn all_match(re: Option<&regex::Regex>, values: &[impl AsRef<str>]) -> bool {
+    re.is_some_and(|re| !values.is_empty() && values.iter().all(|v| re.is_match(v.as_ref())))
 }
 
 /// One regex matching a value that matches any of the SQL LIKE patterns; `None` for no patterns.
@@ -630,21 +675,25 @@ mod tests {
     }
 
     #[test]
-    fn typed_and_tolerant_pod_facts_agree() {
-        let bodies = [
-            r#"{"kind":"Deployment","metadata":{"labels":{"a":"b"}},"spec":{"replicas":2,"template":{"metadata":{},"spec":{"hostNetwork":true,"serviceAccountName":"sa","securityContext":{"runAsUser":0},"volumes":[{"name":"v","hostPath":{"path":"/var/log"}},{"name":"e","emptyDir":{}}],"initContainers":[{"image":"init","securityContext":{"capabilities":{"add":["CAP_NET_ADMIN"]}}}],"containers":[{"image":"a","env":[{"name":"X","value":"1"}]}]}}}}"#,
-            r#"{"kind":"CronJob","spec":{"schedule":"* * * * *","jobTemplate":{"spec":{"template":{"spec":{"hostIPC":true,"containers":[{"image":"c","securityContext":{"runAsNonRoot":false,"privileged":true}}]}}}}}}"#,
-            r#"{"kind":"Pod","spec":{"hostPID":"yes","containers":[{"image":"p"}]}}"#,
-            r#"{"spec":{"containers":[{"image":"bare"}]}}"#,
-            r#"{"kind":"Service","spec":{"ports":[]}}"#,
-            r#"{"kind":"Pod","spec":{"containers":{"not":"a list"}}}"#,
-            r#"not json"#,
-        ];
-        for body in bodies {
-            assert_eq!(pod_facts(body), pod_facts_dom(body), "{body}");
-        }
-        assert!(pod_facts(bodies[1]).unwrap().privileged);
-        assert_eq!(pod_facts(bodies[0]).unwrap().added_capabilities, ["NET_ADMIN"]);
+    fn pod_facts_tolerate_any_shape() {
+        let deployment = r#"{"kind":"Deployment","metadata":{"labels":{"a":"b"}},"spec":{"replicas":2,"template":{"metadata":{},"spec":{"hostNetwork":true,"serviceAccountName":"sa","securityContext":{"runAsUser":0},"volumes":[{"name":"v","hostPath":{"path":"/var/log"}},{"name":"e","emptyDir":{}}],"initContainers":[{"image":"init","securityContext":{"capabilities":{"add":["CAP_NET_ADMIN"]}}}],"containers":[{"image":"a","env":[{"name":"X","value":"1"}]}]}}}}"#;
+        let f = pod_facts(deployment).unwrap();
+        assert!(f.host_network && f.run_as_root && !f.privileged);
+        assert_eq!((f.images, f.host_paths, f.added_capabilities, f.service_account), (vec!["a".to_owned(), "init".to_owned()], vec!["/var/log".to_owned()], vec!["NET_ADMIN".to_owned()], Some("sa".to_owned())));
+        let cron = r#"{"kind":"CronJob","spec":{"schedule":"* * * * *","jobTemplate":{"spec":{"template":{"spec":{"hostIPC":true,"containers":[{"image":"c","securityContext":{"runAsNonRoot":false,"privileged":true}}]}}}}}}"#;
+        let f = pod_facts(cron).unwrap();
+        assert!(f.host_ipc && f.privileged && f.run_as_root);
+        // Wrong types read as absent; the rest of the body still counts.
+        let odd = r#"{"kind":"Pod","spec":{"hostPID":"yes","securityContext":[1],"volumes":{"x":1},"containers":[7,null,{"image":"p","securityContext":"privileged"},{"image":["q"]}]}}"#;
+        let f = pod_facts(odd).unwrap();
+        assert!(!f.host_pid && !f.privileged && f.host_paths.is_empty());
+        assert_eq!(f.images, ["p"]);
+        // A pod spec whose containers are not a list is still a pod spec, without images.
+        assert_eq!(pod_facts(r#"{"kind":"Pod","spec":{"containers":{"not":"a list"}}}"#), Some(PodFacts::default()));
+        assert_eq!(pod_facts(r#"{"spec":{"containers":[{"image":"bare"}]}}"#).unwrap().images, ["bare"]);
+        assert_eq!(pod_facts(r#"{"kind":"Service","spec":{"ports":[]}}"#), None);
+        assert_eq!(pod_facts(r#"{"kind":"Pod","spec":null}"#), None);
+        assert_eq!(pod_facts("not json"), None);
     }
 
     #[test]

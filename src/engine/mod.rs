@@ -1,6 +1,7 @@
 //! The query engine: a DataFusion session with `audit_events`, `rejects` and one raw table per
 //! configured source registered over the landed objects.
 
+pub mod chunks;
 pub mod detect;
 pub mod facts;
 pub mod report;
@@ -27,6 +28,17 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 pub use report::{ScanReport, SourceCounts};
 pub use scan::ResolvedSource;
 pub use tables::{AuditEventsTable, ObjectScope, RawSourceTable, SourceObject, TimeWindow};
+
+/// What [`AuditLake::run_pack`] returns.
+#[derive(Debug)]
+pub struct PackResults {
+    /// Each rule's result batches, in the rules' order.
+    pub results: Vec<(String, Vec<RecordBatch>)>,
+    /// CPU time per rule plan, most expensive first.
+    pub cost: Vec<(String, std::time::Duration)>,
+    /// How many event-time chunks the window was evaluated in.
+    pub chunks: usize,
+}
 
 use crate::config::{Config, SourceConfig, parse_duration_micros};
 use crate::normalize::schema::{AUDIT_EVENTS_TABLE, REJECTS_TABLE};
@@ -196,6 +208,8 @@ pub struct AuditLake {
     sources: Vec<Arc<ResolvedSource>>,
     batch_size: usize,
     allowlists: Allowlists,
+    /// `scan.chunk`, microseconds (0: no chunking).
+    chunk: i64,
 }
 
 impl AuditLake {
@@ -239,7 +253,8 @@ impl AuditLake {
         };
         allowlists.extend(&Allowlists(config.allowlists.clone()));
         register_rule_support(&ctx, &allowlists).await?;
-        Ok(AuditLake { ctx, report, sources, batch_size: batch, allowlists })
+        let chunk = parse_duration_micros(&config.scan.chunk)?;
+        Ok(AuditLake { ctx, report, sources, batch_size: batch, allowlists, chunk })
     }
 
     /// Lists the objects that landed (were last modified) in `arrival` (`[from, to)`), descending
@@ -305,16 +320,65 @@ impl AuditLake {
         shared::SharedPack::plan(&self.ctx, queries, &self.allowlists).await?.execute().await
     }
 
-    /// [`AuditLake::run_shared`], also returning the CPU time each rule's plan spent (scan and
-    /// shared pre-filtering not included), most expensive first.
-    pub async fn run_shared_profiled(&self, rules: &[&crate::rules::Rule]) -> Result<(Vec<(String, Vec<RecordBatch>)>, Vec<(String, std::time::Duration)>)> {
+    /// Runs `rules` over the events of `window` that `scope` reads, chunk by chunk (see
+    /// [`AuditLake::plan_chunks`]), each chunk one shared scan. Results per rule id, in the rules'
+    /// order, and the CPU time each rule's plan spent (scan and shared pre-filtering not included),
+    /// summed over chunks, most expensive first. Leaves `audit_events` scoped to `window`.
+    pub async fn run_pack(&self, rules: &[&crate::rules::Rule], window: TimeWindow, scope: ObjectScope) -> Result<PackResults> {
+        let metas: Vec<&crate::rules::RuleMeta> = rules.iter().map(|r| &r.meta).collect();
+        let chunks = self.plan_chunks(window, &scope, &metas).await?;
         let queries: Vec<(&str, &str)> = rules.iter().map(|r| (r.meta.id.as_str(), r.sql.as_str())).collect();
-        let pack = shared::SharedPack::plan(&self.ctx, &queries, &self.allowlists).await?;
-        let plans = pack.plans();
-        let results = pack.execute().await?;
-        let mut cost: Vec<(String, std::time::Duration)> = plans.iter().map(|(id, p)| (id.clone(), shared::compute_time(p))).collect();
+        let mut results: Vec<(String, Vec<RecordBatch>)> = queries.iter().map(|(id, _)| ((*id).to_owned(), Vec::new())).collect();
+        let mut cost: BTreeMap<String, std::time::Duration> = BTreeMap::new();
+        for chunk in &chunks {
+            tracing::info!(from = ?chunk.keep.from, to = ?chunk.keep.to, chunks = chunks.len(), "evaluating chunk");
+            self.set_scope(chunk.scan, scope.within(chunk.scan)).await?;
+            let pack = shared::SharedPack::plan(&self.ctx, &queries, &self.allowlists).await?;
+            let plans = pack.plans();
+            for (slot, (_, batches)) in results.iter_mut().zip(pack.execute().await?) {
+                slot.1.extend(if chunks.len() > 1 { chunks::keep_in(batches, chunk.keep)? } else { batches });
+            }
+            for (id, plan) in plans {
+                *cost.entry(id).or_default() += shared::compute_time(&plan);
+            }
+        }
+        if chunks.len() > 1 {
+            self.set_scope(window, scope).await?;
+        }
+        let mut cost: Vec<(String, std::time::Duration)> = cost.into_iter().collect();
         cost.sort_by(|a, b| b.1.cmp(&a.1));
-        Ok((results, cost))
+        Ok(PackResults { results, cost, chunks: chunks.len() })
+    }
+
+    /// How a pack run over `window` is cut into event-time chunks ([`chunks`]): epoch-aligned spans
+    /// of `scan.chunk`, rounded up to whole buckets of `rules`, each scanning the pack's longest
+    /// bucket or span before it. One chunk, the window itself, when chunking is off, the window
+    /// fits one chunk, the scope is pinned, or an object to read has no time in its key (every
+    /// chunk would read it again). An open side of the window is closed at the earliest (latest)
+    /// event time the listed partitions can hold; a record landed later than `lateness` after its
+    /// event falls outside, and is counted as out of window.
+    pub async fn plan_chunks(&self, window: TimeWindow, scope: &ObjectScope, rules: &[&crate::rules::RuleMeta]) -> Result<Vec<chunks::Chunk>> {
+        let whole = vec![chunks::Chunk { keep: window, scan: window }];
+        let extra: &[SourceObject] = match scope {
+            ObjectScope::Listing => &[],
+            ObjectScope::ListingPlus(extra) => extra,
+            ObjectScope::Pinned(_) => return Ok(whole),
+        };
+        if self.chunk <= 0 {
+            return Ok(whole);
+        }
+        let listed = tables::list_sources(&self.sources, window, &ScanReport::default()).await?;
+        let mut extent: Option<(i64, i64)> = None;
+        for (source, object) in listed.iter().chain(extra) {
+            let Some((lo, hi)) = source.event_span(object) else { return Ok(whole) };
+            extent = Some(extent.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        }
+        let Some((lo, hi)) = extent else { return Ok(whole) };
+        let align = crate::rules::bucket_alignment(rules.iter().copied());
+        let len = (self.chunk + align - 1) / align * align;
+        let margin = rules.iter().map(|r| r.context_micros()).max().unwrap_or(0);
+        let chunks = chunks::split(window.from.unwrap_or(lo), window.to.unwrap_or(hi), len, margin);
+        Ok(if chunks.len() > 1 { chunks } else { whole })
     }
 
     /// The resolved sources.

@@ -3,7 +3,7 @@
 //! rejects to the report (or, for the `rejects` table, to its output).
 
 use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, new_null_array};
@@ -68,6 +68,15 @@ pub struct ResolvedSource {
     pub clock_skew: i64,
 }
 
+impl ResolvedSource {
+    /// The event times an object's partition can hold, `(from, to)` exclusive: a record lands
+    /// between `clock_skew` before and `lateness` after its event. `None` when the key has no time.
+    pub fn event_span(&self, object: &LandedObject) -> Option<(i64, i64)> {
+        let (start, end) = object.partition.as_ref()?.time_span?;
+        Some((start.saturating_sub(self.lateness), end.saturating_add(self.clock_skew)))
+    }
+}
+
 /// What a scan produces.
 #[derive(Debug, Clone)]
 pub enum ScanOutput {
@@ -88,7 +97,7 @@ pub struct ScanShared {
     pub report: Arc<ScanReport>,
     pub batch_size: usize,
     /// Keys `(cluster, audit_id, stage)` already emitted by this scan, as 128-bit hashes.
-    pub seen: Mutex<HashSet<u128>>,
+    pub seen: Mutex<SeenKeys>,
 }
 
 /// One plan partition: a group of objects read in order.
@@ -124,17 +133,46 @@ impl PartitionStream for ObjectGroup {
     }
 }
 
-fn key_hash(cluster: Option<&str>, audit_id: &str, stage: Option<&str>) -> u128 {
-    let mut lo = DefaultHasher::new();
-    let mut hi = DefaultHasher::new();
-    0xA5u8.hash(&mut hi);
-    for h in [&mut lo, &mut hi] {
-        cluster.hash(h);
-        audit_id.hash(h);
-        stage.hash(h);
+/// The 128-bit key `(cluster, audit_id, stage)` of an event, for dropping duplicate deliveries.
+/// Fields are length-prefixed into `buf` so that no two keys encode alike; XXH3 makes a collision
+/// (a distinct event dropped as a duplicate) vanishingly unlikely at any window size.
+fn key_hash(buf: &mut Vec<u8>, cluster: Option<&str>, audit_id: &str, stage: Option<&str>) -> u128 {
+    buf.clear();
+    for field in [cluster, Some(audit_id), stage] {
+        match field {
+            Some(f) => {
+                buf.push(1);
+                buf.extend_from_slice(&(f.len() as u32).to_le_bytes());
+                buf.extend_from_slice(f.as_bytes());
+            }
+            None => buf.push(0),
+        }
     }
-    (u128::from(hi.finish()) << 64) | u128::from(lo.finish())
+    twox_hash::XxHash3_128::oneshot(buf)
 }
+
+/// Keys are hashes already: the set uses their bits as they are instead of hashing them again.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u128(&mut self, i: u128) {
+        self.0 = (i as u64) ^ ((i >> 64) as u64);
+    }
+}
+
+/// Keys of the events a scan has emitted.
+pub type SeenKeys = HashSet<u128, BuildHasherDefault<KeyHasher>>;
 
 /// Keeps rows inside the window and not seen before; counts what it drops.
 fn filter_events(batch: &RecordBatch, shared: &ScanShared, counts: &mut SourceCounts) -> datafusion::error::Result<RecordBatch> {
@@ -146,6 +184,7 @@ fn filter_events(batch: &RecordBatch, shared: &ScanShared, counts: &mut SourceCo
     let stages = col(STAGE)?.as_string::<i32>();
     let (from, to) = shared.window;
     let mut seen = shared.seen.lock().expect("dedup set lock poisoned");
+    let mut buf = Vec::with_capacity(128);
     let mask: BooleanArray = (0..batch.num_rows())
         .map(|i| {
             let t = times.value(i);
@@ -158,7 +197,7 @@ fn filter_events(batch: &RecordBatch, shared: &ScanShared, counts: &mut SourceCo
             }
             let cluster = clusters.is_valid(i).then(|| clusters.value(i));
             let stage = stages.is_valid(i).then(|| stages.value(i));
-            let fresh = seen.insert(key_hash(cluster, ids.value(i), stage));
+            let fresh = seen.insert(key_hash(&mut buf, cluster, ids.value(i), stage));
             if !fresh {
                 counts.duplicates_dropped += 1;
             }

@@ -202,6 +202,7 @@ async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
     let mut masks: HashMap<&str, Option<BooleanArray>> = HashMap::new();
     for s in subscribers {
         let mut mask: Option<BooleanArray> = None;
+        let mut none_left = false;
         // Conjuncts come most-shared first (see `order_by_sharing`); once no row is left the rest
         // are not evaluated, which for selective detection predicates is most of them.
         for c in &s.cheap {
@@ -211,14 +212,14 @@ async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
                     Some(acc) => and(&acc, m).unwrap_or(acc),
                     None => m.clone(),
                 };
-                let empty = acc.true_count() == 0;
+                none_left = acc.true_count() == 0;
                 mask = Some(acc);
-                if empty {
+                if none_left {
                     break;
                 }
             }
         }
-        if mask.as_ref().is_some_and(|m| m.true_count() == 0) {
+        if none_left {
             continue;
         }
         let out = select(batch, mask, &s.costly, s.projection.as_deref());

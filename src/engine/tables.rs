@@ -193,6 +193,25 @@ pub enum ObjectScope {
     ListingPlus(Arc<Vec<SourceObject>>),
 }
 
+impl ObjectScope {
+    /// The scope for a chunk of the window: extra objects only where their partitions can hold
+    /// events of `window` (objects without a partition time always).
+    pub fn within(&self, window: TimeWindow) -> ObjectScope {
+        match self {
+            ObjectScope::ListingPlus(extra) => ObjectScope::ListingPlus(Arc::new(
+                extra
+                    .iter()
+                    .filter(|(source, object)| {
+                        source.event_span(object).is_none_or(|(lo, hi)| window.from.is_none_or(|f| hi > f) && window.to.is_none_or(|t| lo < t))
+                    })
+                    .cloned()
+                    .collect(),
+            )),
+            other => other.clone(),
+        }
+    }
+}
+
 impl AuditEventsTable {
     pub fn new(sources: Vec<Arc<ResolvedSource>>, window: TimeWindow, output: ScanOutput, report: Arc<ScanReport>, batch_size: usize) -> Self {
         AuditEventsTable { sources, window, output, report, batch_size, scope: ObjectScope::Listing }

@@ -87,6 +87,19 @@ impl RuleMeta {
     }
 }
 
+/// The least common multiple of the rules' buckets, microseconds (1 when none): a window cut at
+/// multiples of it leaves every rule's buckets whole.
+pub fn bucket_alignment<'a>(rules: impl IntoIterator<Item = &'a RuleMeta>) -> i64 {
+    fn gcd(a: i64, b: i64) -> i64 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    rules
+        .into_iter()
+        .filter_map(|r| r.bucket.as_deref().and_then(|b| crate::config::parse_duration_micros(b).ok()))
+        .filter(|b| *b > 0)
+        .fold(1i64, |acc, b| acc / gcd(acc, b) * b)
+}
+
 /// One loaded rule.
 #[derive(Debug, Clone)]
 pub struct Rule {

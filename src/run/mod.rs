@@ -88,10 +88,6 @@ fn max_lateness(config: &Config) -> Result<i64> {
     Ok(l)
 }
 
-fn gcd(a: i64, b: i64) -> i64 {
-    if b == 0 { a } else { gcd(b, a % b) }
-}
-
 /// Runs the pack once over newly landed data and writes the outputs.
 pub async fn run(config: &Config, rules: &[Rule], opts: &RunOptions) -> Result<RunSummary> {
     let started = opts.now.unwrap_or_else(now_micros);
@@ -249,18 +245,16 @@ async fn evaluate_and_write(config: &Config, rules: &[Rule], opts: &RunOptions, 
     if let (false, Some(tmin), Some(tmax)) = (multi.is_empty(), tmin, tmax) {
         let margin = multi.iter().map(|r| r.meta.context_micros()).max().unwrap_or(0).max(1);
         // Whole buckets of every rule: align to the least common multiple of the bucket sizes.
-        let align = multi
-            .iter()
-            .filter_map(|r| r.meta.bucket.as_deref().and_then(|b| parse_duration_micros(b).ok()))
-            .fold(1i64, |acc, b| acc / gcd(acc, b) * b);
+        let align = crate::rules::bucket_alignment(multi.iter().map(|r| &r.meta));
         let landed_at = fresh.iter().map(|(_, o)| o.partition.as_ref().and_then(|p| p.time_span).map_or(o.meta.last_modified.timestamp_micros(), |(s, _)| s)).min().unwrap_or(now);
         let from = (tmin - margin).max(landed_at - lateness - margin).div_euclid(align) * align;
         let to = (tmax + margin).div_euclid(align) * align + align;
         if from < to {
             let context = TimeWindow { from: Some(from), to: Some(to) };
             let ctx_lake = AuditLake::open(config, context).await?;
-            ctx_lake.set_scope(context, ObjectScope::ListingPlus(Arc::new(fresh.clone()))).await?;
-            for (id, batches) in ctx_lake.run_shared(&multi).await? {
+            // A backfill's context can be weeks: evaluated in `scan.chunk` chunks.
+            let pack = ctx_lake.run_pack(&multi, context, ObjectScope::ListingPlus(Arc::new(fresh.clone()))).await?;
+            for (id, batches) in pack.results {
                 collect_findings(by_id[id.as_str()], &batches, &mut hits, &mut findings)?;
             }
         }
