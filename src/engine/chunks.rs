@@ -1,8 +1,8 @@
-//! Long windows (backfills, wide hunts) evaluated in event-time chunks, so that what a pack run
-//! holds — the scan's set of event keys for dropping duplicates, the aggregation rules' groups —
-//! is bounded by the chunk and not by the window.
+//! Long rule-pack windows (backfills, `bench`) evaluated in event-time chunks, so that what a
+//! pack run holds — the scan's set of event keys for dropping duplicates, the aggregation rules'
+//! groups — is bounded by the chunk and not by the window.
 //!
-//! Chunking changes no result: chunk boundaries are epoch-aligned to a multiple of every rule's
+//! For records that land within `lateness`, chunking changes no result: chunk boundaries are epoch-aligned to a multiple of every rule's
 //! bucket, so a bucket never straddles two chunks; each chunk's scan also reads `margin` (the
 //! longest bucket or sequence span of the pack) before the chunk, so a sequence whose later event
 //! falls in the chunk sees its earlier one; and a chunk keeps only the results whose `event_time`
@@ -70,8 +70,7 @@ pub fn keep_in(batches: Vec<RecordBatch>, window: TimeWindow) -> Result<Vec<Reco
             out.push(b);
             continue;
         };
-        let mask: BooleanArray =
-            times.iter().map(|t| Some(t.is_some_and(|t| window.from.is_none_or(|f| t >= f) && window.to.is_none_or(|e| t < e)))).collect();
+        let mask: BooleanArray = times.iter().map(|t| Some(t.is_some_and(|t| window.contains(t)))).collect();
         let kept = filter_record_batch(&b, &mask)?;
         if kept.num_rows() > 0 {
             out.push(kept);

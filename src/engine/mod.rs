@@ -271,10 +271,7 @@ impl AuditLake {
                 }),
             };
             let listed = tables::list_source(source, window, &ScanReport::default()).await?;
-            out.extend(listed.into_iter().filter(|(_, o)| {
-                let t = o.meta.last_modified.timestamp_micros();
-                arrival.from.is_none_or(|f| t >= f) && arrival.to.is_none_or(|e| t < e)
-            }));
+            out.extend(listed.into_iter().filter(|(_, o)| arrival.contains(o.meta.last_modified.timestamp_micros())));
         }
         Ok(out)
     }
@@ -332,7 +329,10 @@ impl AuditLake {
         let mut cost: BTreeMap<String, std::time::Duration> = BTreeMap::new();
         for chunk in &chunks {
             tracing::info!(from = ?chunk.keep.from, to = ?chunk.keep.to, chunks = chunks.len(), "evaluating chunk");
-            self.set_scope(chunk.scan, scope.within(chunk.scan)).await?;
+            // Only a chunk narrows the extra objects to those whose partitions can hold its events;
+            // in one pass they are all read, late landings included.
+            let chunk_scope = if chunks.len() > 1 { scope.within(chunk.scan) } else { scope.clone() };
+            self.set_scope(chunk.scan, chunk_scope).await?;
             let pack = shared::SharedPack::plan(&self.ctx, &queries, &self.allowlists).await?;
             let plans = pack.plans();
             for (slot, (_, batches)) in results.iter_mut().zip(pack.execute().await?) {
@@ -367,6 +367,15 @@ impl AuditLake {
         if self.chunk <= 0 {
             return Ok(whole);
         }
+        let align = crate::rules::bucket_alignment(rules.iter().copied());
+        let len = (self.chunk + align - 1) / align * align;
+        let margin = rules.iter().map(|r| r.context_micros()).max().unwrap_or(0);
+        // A bounded window that fits one chunk (every scheduled run's context) needs no listing.
+        if let (Some(from), Some(to)) = (window.from, window.to)
+            && chunks::split(from, to, len, margin).len() <= 1
+        {
+            return Ok(whole);
+        }
         let listed = tables::list_sources(&self.sources, window, &ScanReport::default()).await?;
         let mut extent: Option<(i64, i64)> = None;
         for (source, object) in listed.iter().chain(extra) {
@@ -374,9 +383,6 @@ impl AuditLake {
             extent = Some(extent.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
         }
         let Some((lo, hi)) = extent else { return Ok(whole) };
-        let align = crate::rules::bucket_alignment(rules.iter().copied());
-        let len = (self.chunk + align - 1) / align * align;
-        let margin = rules.iter().map(|r| r.context_micros()).max().unwrap_or(0);
         let chunks = chunks::split(window.from.unwrap_or(lo), window.to.unwrap_or(hi), len, margin);
         Ok(if chunks.len() > 1 { chunks } else { whole })
     }

@@ -27,6 +27,7 @@ use object_store::ObjectStore;
 use tokio::sync::mpsc::Sender;
 
 use super::report::{ScanReport, SourceCounts};
+use super::tables::TimeWindow;
 use crate::config::SourceConfig;
 use crate::normalize::record::Text;
 use crate::normalize::schema::{AUDIT_ID, CLUSTER, EVENT_TIME, SOURCE, SOURCE_NAME, STAGE};
@@ -93,7 +94,7 @@ pub enum ScanOutput {
 pub struct ScanShared {
     pub output: ScanOutput,
     /// Exact event-time bounds `[from, to)` rows must fall in (Events only).
-    pub window: (Option<i64>, Option<i64>),
+    pub window: TimeWindow,
     pub report: Arc<ScanReport>,
     pub batch_size: usize,
     /// Keys `(cluster, audit_id, stage)` already emitted by this scan, as 128-bit hashes.
@@ -182,13 +183,12 @@ fn filter_events(batch: &RecordBatch, shared: &ScanShared, counts: &mut SourceCo
     let clusters = col(CLUSTER)?.as_string::<i32>();
     let ids = col(AUDIT_ID)?.as_string::<i32>();
     let stages = col(STAGE)?.as_string::<i32>();
-    let (from, to) = shared.window;
     let mut seen = shared.seen.lock().expect("dedup set lock poisoned");
     let mut buf = Vec::with_capacity(128);
     let mask: BooleanArray = (0..batch.num_rows())
         .map(|i| {
             let t = times.value(i);
-            if from.is_some_and(|f| t < f) || to.is_some_and(|e| t >= e) {
+            if !shared.window.contains(t) {
                 counts.rows_out_of_window += 1;
                 return Some(false);
             }

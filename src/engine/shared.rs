@@ -263,10 +263,11 @@ fn select(batch: &RecordBatch, mask: Option<BooleanArray>, costly: &[Conjunct], 
     for c in costly {
         // A conjunct that fails to evaluate is left to the plan.
         if let Some(m) = mask_of(&c.expr, &rows) {
-            if m.true_count() == 0 {
+            let kept = m.true_count();
+            if kept == 0 {
                 return None;
             }
-            if m.true_count() < rows.num_rows() {
+            if kept < rows.num_rows() {
                 rows = match filter_record_batch(&rows, &m) {
                     Ok(b) => b,
                     Err(e) => return Some(Err(e.into())),
@@ -284,8 +285,8 @@ pub struct SharedPack {
     rules_task_ctx: Arc<TaskContext>,
     hub: Arc<Hub>,
     /// The fact views (`k8s_pod_writes`, ...): each computed once from the events stream by its
-    /// own plan, whose output is stream `i` for the rules reading it.
-    views: Vec<(usize, Arc<dyn ExecutionPlan>)>,
+    /// own plan; view `i`'s output is stream `i + 1` for the rules reading it.
+    views: Vec<Arc<dyn ExecutionPlan>>,
     plans: Vec<(String, Arc<dyn ExecutionPlan>)>,
 }
 
@@ -311,7 +312,7 @@ impl SharedPack {
             let stream = views.len() + 1;
             tracing::debug!(view = name, plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false), "fact view plan");
             rules_ctx.register_table(*name, Arc::new(SharedScanTable { schema: plan.schema(), hub: Arc::clone(&hub), stream }))?;
-            views.push((stream, plan));
+            views.push(plan);
         }
         let mut plans = Vec::with_capacity(queries.len());
         for (id, sql) in queries {
@@ -359,7 +360,7 @@ impl SharedPack {
         }
         let mut producers = tokio::task::JoinSet::new();
         // Fact views: each partition of a view's plan feeds the view's subscribers.
-        for ((_, plan), subscribers) in self.views.iter().zip(by_stream) {
+        for (plan, subscribers) in self.views.iter().zip(by_stream) {
             let subscribers = Arc::new(subscribers);
             for partition in 0..plan.output_partitioning().partition_count() {
                 let stream = plan.execute(partition, Arc::clone(&self.rules_task_ctx))?;

@@ -27,6 +27,16 @@ pub struct TimeWindow {
 }
 
 impl TimeWindow {
+    /// Whether `t` lies in `[from, to)`.
+    pub fn contains(&self, t: i64) -> bool {
+        self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|e| t < e)
+    }
+
+    /// Whether the open interval `(lo, hi)` meets the window.
+    pub fn overlaps(&self, lo: i64, hi: i64) -> bool {
+        self.from.is_none_or(|f| hi > f) && self.to.is_none_or(|e| lo < e)
+    }
+
     fn intersect(self, other: TimeWindow) -> TimeWindow {
         TimeWindow {
             from: match (self.from, other.from) {
@@ -201,9 +211,7 @@ impl ObjectScope {
             ObjectScope::ListingPlus(extra) => ObjectScope::ListingPlus(Arc::new(
                 extra
                     .iter()
-                    .filter(|(source, object)| {
-                        source.event_span(object).is_none_or(|(lo, hi)| window.from.is_none_or(|f| hi > f) && window.to.is_none_or(|t| lo < t))
-                    })
+                    .filter(|(source, object)| source.event_span(object).is_none_or(|(lo, hi)| window.overlaps(lo, hi)))
                     .cloned()
                     .collect(),
             )),
@@ -277,7 +285,7 @@ impl TableProvider for AuditEventsTable {
         let schema = self.schema();
         let shared = Arc::new(ScanShared {
             output: self.output.clone(),
-            window: (self.window.from, self.window.to),
+            window: self.window,
             report: Arc::clone(&self.report),
             batch_size: self.batch_size,
             seen: Mutex::new(Default::default()),
@@ -326,7 +334,7 @@ impl TableProvider for RawSourceTable {
         let groups = group_objects(objects, partitions);
         let shared = Arc::new(ScanShared {
             output: ScanOutput::Raw(Arc::clone(&self.schema)),
-            window: (None, None),
+            window: TimeWindow::default(),
             report: Arc::clone(&self.report),
             batch_size: self.batch_size,
             seen: Mutex::new(Default::default()),
