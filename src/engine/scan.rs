@@ -340,12 +340,12 @@ async fn read_batches(
         let ctx = BatchContext { object: &object.url, first_row, defaults: defaults.clone() };
         let before = rejects.len();
         let out = match &shared.output {
-            ScanOutput::Raw(schema) => adapt_raw(&batch, schema, &object.url, first_row),
+            ScanOutput::Raw(schema) => adapt_raw(&batch, schema, &object.url, first_row).map(|b| vec![b]),
             _ => {
                 let mut sink = BatchOutput { rows: &mut rows, rejects: &mut rejects };
-                let normalized = adapter.normalize(&batch, &ctx, &mut sink).and_then(|()| rows.finish());
+                let normalized = adapter.normalize(&batch, &ctx, &mut sink).and_then(|()| rows.finish_batches());
                 match normalized {
-                    Ok(b) => filter_events(&b, shared, counts),
+                    Ok(batches) => batches.iter().map(|b| filter_events(b, shared, counts)).collect::<datafusion::error::Result<Vec<_>>>(),
                     Err(e) => {
                         object_reject(format!("cannot normalize rows {first_row}..{}: {e}", first_row + batch.num_rows() as i64), None, &mut rejects, counts);
                         break;
@@ -358,12 +358,13 @@ async fn read_batches(
         if matches!(shared.output, ScanOutput::Rejects) {
             continue;
         }
-        match out {
-            Ok(b) if b.num_rows() == 0 => {}
-            other => {
-                if tx.send(other).await.is_err() {
-                    return false;
-                }
+        let out = match out {
+            Ok(batches) => batches.into_iter().filter(|b| b.num_rows() > 0).map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        };
+        for b in out {
+            if tx.send(b).await.is_err() {
+                return false;
             }
         }
     }

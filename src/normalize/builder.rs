@@ -3,16 +3,19 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Int32Builder, Int64Array, Int64Builder, ListBuilder,
+    MapBuilder, StringArray, StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    new_null_array,
 };
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::record::{AuditEvent, Envelope, Text, UserInfo};
-use super::schema::{ANNOTATION_AUTHZ_DECISION, ANNOTATION_AUTHZ_REASON, audit_events_schema};
+use super::schema::{ANNOTATION_AUTHZ_DECISION, ANNOTATION_AUTHZ_REASON, audit_events_schema, map_of};
 use crate::Result;
 
-type StringListBuilder = ListBuilder<StringBuilder>;
+pub(crate) type StringListBuilder = ListBuilder<StringBuilder>;
 
 /// Column builders for one output batch of `audit_events`.
 pub struct AuditEventBuilder {
@@ -57,6 +60,88 @@ pub struct AuditEventBuilder {
     lineage_object: StringBuilder,
     lineage_row: Int64Builder,
     len: usize,
+    /// Batches pushed whole by [`AuditEventBuilder::push_arrays`], in arrival order.
+    ready: Vec<RecordBatch>,
+}
+
+/// One batch of events decoded column by column (typed landings): the event's own columns, each
+/// as long as the batch. The builder adds the envelope, source, derived and lineage columns.
+pub struct EventArrays {
+    /// Resolved event times (any value on rows the caller rejects).
+    pub event_time: Vec<i64>,
+    pub request_received_time: Vec<Option<i64>>,
+    pub audit_id: ArrayRef,
+    pub stage: ArrayRef,
+    pub level: ArrayRef,
+    pub verb: ArrayRef,
+    pub request_uri: ArrayRef,
+    pub user_name: ArrayRef,
+    pub user_uid: ArrayRef,
+    /// `List<Utf8>`.
+    pub user_groups: ArrayRef,
+    /// `Map<Utf8, List<Utf8>>`.
+    pub user_extra: ArrayRef,
+    pub impersonated_user_name: ArrayRef,
+    pub impersonated_user_groups: ArrayRef,
+    pub source_ips: ArrayRef,
+    pub user_agent: ArrayRef,
+    /// API group, API version, resource, subresource, namespace, name.
+    pub object_ref: [ArrayRef; 6],
+    /// `Int32`.
+    pub response_code: ArrayRef,
+    /// Status, reason, message.
+    pub response: [ArrayRef; 3],
+    /// `Map<Utf8, Utf8>`.
+    pub annotations: ArrayRef,
+    pub request_object: ArrayRef,
+    pub response_object: ArrayRef,
+}
+
+/// `n` copies of `v` (nulls when absent).
+fn repeated(v: Option<&str>, n: usize) -> ArrayRef {
+    match v {
+        Some(v) => Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n))),
+        None => new_null_array(&DataType::Utf8, n),
+    }
+}
+
+/// The first item of each list (the row builder's `source_ip`).
+fn first_items(lists: &ArrayRef) -> ArrayRef {
+    let l = lists.as_list::<i32>();
+    let values = l.values().as_string::<i32>();
+    let offsets = l.value_offsets();
+    Arc::new(
+        (0..l.len())
+            .map(|i| {
+                let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+                (l.is_valid(i) && start < end && values.is_valid(start)).then(|| values.value(start))
+            })
+            .collect::<StringArray>(),
+    )
+}
+
+/// Each row's value of annotation `key` (the row builder's `AuditEvent::annotation`).
+fn annotation_values(annotations: &ArrayRef, key: &str) -> ArrayRef {
+    let m = annotations.as_map();
+    let keys = m.keys().as_string::<i32>();
+    let values = m.values().as_string::<i32>();
+    let offsets = m.value_offsets();
+    Arc::new(
+        (0..m.len())
+            .map(|i| {
+                if m.is_null(i) {
+                    return None;
+                }
+                (offsets[i] as usize..offsets[i + 1] as usize)
+                    .find(|&j| values.is_valid(j) && keys.value(j) == key)
+                    .map(|j| values.value(j))
+            })
+            .collect::<StringArray>(),
+    )
+}
+
+fn utc_times(v: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from_iter(v).with_timezone("UTC"))
 }
 
 fn utc() -> TimestampMicrosecondBuilder {
@@ -67,7 +152,7 @@ fn opt(b: &mut StringBuilder, v: &Option<Text<'_>>) {
     b.append_option(v.as_deref());
 }
 
-fn list(b: &mut StringListBuilder, v: Option<&Vec<Text<'_>>>) {
+pub(crate) fn list(b: &mut StringListBuilder, v: Option<&Vec<Text<'_>>>) {
     match v {
         Some(items) => {
             for i in items {
@@ -87,12 +172,26 @@ fn finish_sized(b: &mut StringBuilder) -> ArrayRef {
     Arc::new(a)
 }
 
-fn pairs(b: &mut MapBuilder<StringBuilder, StringBuilder>, v: Option<&Vec<(Text<'_>, Text<'_>)>>) -> Result<()> {
+pub(crate) fn pairs(b: &mut MapBuilder<StringBuilder, StringBuilder>, v: Option<&Vec<(Text<'_>, Text<'_>)>>) -> Result<()> {
     match v {
         Some(kv) => {
             for (k, v) in kv {
                 b.keys().append_value(k);
                 b.values().append_value(v);
+            }
+            b.append(true)?;
+        }
+        None => b.append(false)?,
+    }
+    Ok(())
+}
+
+pub(crate) fn list_pairs(b: &mut MapBuilder<StringBuilder, StringListBuilder>, v: Option<&Vec<(Text<'_>, Vec<Text<'_>>)>>) -> Result<()> {
+    match v {
+        Some(kv) => {
+            for (k, vs) in kv {
+                b.keys().append_value(k);
+                list(b.values(), Some(vs));
             }
             b.append(true)?;
         }
@@ -146,6 +245,7 @@ impl AuditEventBuilder {
             lineage_object: StringBuilder::new(),
             lineage_row: Int64Builder::new(),
             len: 0,
+            ready: Vec::new(),
         }
     }
 
@@ -181,16 +281,7 @@ impl AuditEventBuilder {
         opt(&mut self.user_name, &e.user.name);
         opt(&mut self.user_uid, &e.user.uid);
         list(&mut self.user_groups, e.user.groups.as_ref());
-        match &e.user.extra {
-            Some(extra) => {
-                for (k, vs) in extra {
-                    self.user_extra.keys().append_value(k);
-                    list(self.user_extra.values(), Some(vs));
-                }
-                self.user_extra.append(true)?;
-            }
-            None => self.user_extra.append(false)?,
-        }
+        list_pairs(&mut self.user_extra, e.user.extra.as_ref())?;
         let imp = e.impersonated_user.as_ref();
         self.impersonated_user_name
             .append_option(imp.and_then(|u: &UserInfo<'_>| u.name.as_deref()));
@@ -222,20 +313,86 @@ impl AuditEventBuilder {
         Ok(())
     }
 
+    /// Adds a batch decoded column by column, keeping the rows `keep` keeps (all when `None`).
+    /// Rows appended before it come out first.
+    pub fn push_arrays(&mut self, env: &Envelope<'_>, a: EventArrays, keep: Option<&BooleanArray>, lineage_object: &str, first_row: i64) -> Result<()> {
+        if self.len > 0 {
+            let rows = self.finish()?;
+            self.ready.push(rows);
+        }
+        let n = a.event_time.len();
+        let source_ip = first_items(&a.source_ips);
+        let authz_decision = annotation_values(&a.annotations, ANNOTATION_AUTHZ_DECISION);
+        let authz_reason = annotation_values(&a.annotations, ANNOTATION_AUTHZ_REASON);
+        let [api_group, api_version, resource, subresource, namespace, name] = a.object_ref;
+        let [status, reason, message] = a.response;
+        let columns: Vec<ArrayRef> = vec![
+            repeated(Some(&self.source), n),
+            repeated(Some(&self.source_name), n),
+            repeated(env.cloud_account.as_deref(), n),
+            repeated(env.region.as_deref(), n),
+            repeated(env.cluster.as_deref(), n),
+            utc_times(a.event_time.into_iter().map(Some)),
+            utc_times(a.request_received_time),
+            utc_times(std::iter::repeat_n(env.ingest_time, n)),
+            a.audit_id,
+            a.stage,
+            a.level,
+            a.verb,
+            a.request_uri,
+            a.user_name,
+            a.user_uid,
+            a.user_groups,
+            a.user_extra,
+            a.impersonated_user_name,
+            a.impersonated_user_groups,
+            a.source_ips,
+            source_ip,
+            a.user_agent,
+            api_group,
+            api_version,
+            resource,
+            subresource,
+            namespace,
+            name,
+            a.response_code,
+            status,
+            reason,
+            message,
+            authz_decision,
+            authz_reason,
+            a.annotations,
+            a.request_object,
+            a.response_object,
+            new_null_array(&map_of(DataType::Utf8), n),
+            repeated(Some(lineage_object), n),
+            Arc::new(Int64Array::from_iter_values(first_row..first_row + n as i64)),
+        ];
+        let batch = RecordBatch::try_new(audit_events_schema(), columns)?;
+        self.ready.push(match keep {
+            Some(k) if k.true_count() < n => filter_record_batch(&batch, k)?,
+            _ => batch,
+        });
+        Ok(())
+    }
+
+    /// Every batch built since the last call, in order: those pushed whole, then the rows
+    /// appended after them.
+    pub fn finish_batches(&mut self) -> Result<Vec<RecordBatch>> {
+        let mut out = std::mem::take(&mut self.ready);
+        if self.len > 0 {
+            out.push(self.finish()?);
+        }
+        Ok(out)
+    }
+
     /// Returns the rows appended so far as a batch and resets the builder.
     pub fn finish(&mut self) -> Result<RecordBatch> {
         let n = self.len;
         self.len = 0;
-        let constant = |v: &str| -> ArrayRef {
-            let mut b = StringBuilder::with_capacity(n, n * v.len());
-            for _ in 0..n {
-                b.append_value(v);
-            }
-            Arc::new(b.finish())
-        };
         let columns: Vec<ArrayRef> = vec![
-            constant(&self.source),
-            constant(&self.source_name),
+            repeated(Some(&self.source), n),
+            repeated(Some(&self.source_name), n),
             finish_sized(&mut self.cloud_account),
             finish_sized(&mut self.region),
             finish_sized(&mut self.cluster),

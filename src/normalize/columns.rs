@@ -223,13 +223,16 @@ impl TimeReader {
 pub struct Offsets {
     offsets: Vec<usize>,
     nulls: Option<NullBuffer>,
+    /// The list or map array itself, for whole-column conversion.
+    whole: ArrayRef,
 }
 
 impl Offsets {
-    fn of_list<O: OffsetSizeTrait>(l: &GenericListArray<O>) -> Self {
+    fn of_list<O: OffsetSizeTrait>(l: &GenericListArray<O>, whole: &ArrayRef) -> Self {
         Offsets {
             offsets: l.value_offsets().iter().map(|o| o.as_usize()).collect(),
             nulls: l.nulls().cloned(),
+            whole: Arc::clone(whole),
         }
     }
 
@@ -245,11 +248,11 @@ fn list_parts(a: &ArrayRef) -> Option<(Offsets, ArrayRef)> {
     match a.data_type() {
         DataType::List(_) => {
             let l = a.as_list::<i32>();
-            Some((Offsets::of_list(l), Arc::clone(l.values())))
+            Some((Offsets::of_list(l, a), Arc::clone(l.values())))
         }
         DataType::LargeList(_) => {
             let l = a.as_list::<i64>();
-            Some((Offsets::of_list(l), Arc::clone(l.values())))
+            Some((Offsets::of_list(l, a), Arc::clone(l.values())))
         }
         _ => None,
     }
@@ -346,6 +349,7 @@ impl PairsReader {
                 let offsets = Offsets {
                     offsets: m.value_offsets().iter().map(|o| *o as usize).collect(),
                     nulls: m.nulls().cloned(),
+                    whole: Arc::clone(&a),
                 };
                 PairsReader::Map(Box::new((
                     offsets,
@@ -499,6 +503,102 @@ fn render_json(a: &ArrayRef) -> Result<Vec<Option<String>>> {
                 .map(str::to_owned)
         })
         .collect())
+}
+
+/// Whole-column conversions into the `audit_events` column types, for decoders that map columns
+/// to columns instead of building rows. Each returns exactly what the row readers above return
+/// row by row: where the input may hold what those drop or reshape (null list items, null map
+/// entries, JSON text, structs), the column is built row by row through the readers instead.
+pub mod whole {
+    use datafusion::arrow::array::{ListBuilder, MapBuilder, StringArray, StringBuilder, new_null_array};
+
+    use super::*;
+    use crate::normalize::builder;
+    use crate::normalize::schema::{map_of, string_list as list_type};
+
+    fn cast_to(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+        Ok(if a.data_type() == to { Arc::clone(a) } else { cast(a, to)? })
+    }
+
+    /// Text values with no nulls: what the row readers keep one for one.
+    fn plain_text(a: &ArrayRef) -> bool {
+        matches!(a.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) && a.null_count() == 0
+    }
+
+    /// A list column whose every item is kept as it is (null lists are fine: they read as absent).
+    fn plain_text_list(a: &ArrayRef) -> bool {
+        list_parts(a).is_some_and(|(_, values)| plain_text(&values))
+    }
+
+    /// A string column as `Utf8`.
+    pub fn strings(r: &StrReader, n: usize) -> Result<ArrayRef> {
+        Ok(match r {
+            StrReader::Missing => new_null_array(&DataType::Utf8, n),
+            StrReader::Utf8(a) => Arc::new(a.clone()),
+            StrReader::Large(a) => cast(a, &DataType::Utf8)?,
+            StrReader::View(a) => cast(a, &DataType::Utf8)?,
+        })
+    }
+
+    /// A body column as `Utf8` JSON text.
+    pub fn json(r: &JsonReader, n: usize) -> Result<ArrayRef> {
+        Ok(match r {
+            JsonReader::Text(s) => strings(s, n)?,
+            JsonReader::Rendered(v) => Arc::new(v.iter().map(Option::as_deref).collect::<StringArray>()),
+        })
+    }
+
+    /// A string-list column as `List<Utf8>`.
+    pub fn string_list(r: &StrListReader, n: usize) -> Result<ArrayRef> {
+        match r {
+            StrListReader::Missing => return Ok(new_null_array(&list_type(), n)),
+            StrListReader::List(o, _) if plain_text_list(&o.whole) => return cast_to(&o.whole, &list_type()),
+            _ => {}
+        }
+        let mut b = ListBuilder::new(StringBuilder::new());
+        for row in 0..n {
+            builder::list(&mut b, r.get(row).as_ref());
+        }
+        Ok(Arc::new(b.finish()))
+    }
+
+    /// The map array of a `Map` column whose keys and values `plain` accepts as they are.
+    fn plain_map<'a>(r: &'a PairsReader, plain: impl Fn(&ArrayRef) -> bool) -> Option<&'a ArrayRef> {
+        let PairsReader::Map(parts) = r else { return None };
+        let a = &parts.0.whole;
+        let m = a.as_map_opt()?;
+        (plain_text(m.keys()) && plain(m.values())).then_some(a)
+    }
+
+    /// A map column as `Map<Utf8, Utf8>` (annotations).
+    pub fn string_map(r: &PairsReader, n: usize) -> Result<ArrayRef> {
+        if let PairsReader::Missing = r {
+            return Ok(new_null_array(&map_of(DataType::Utf8), n));
+        }
+        if let Some(a) = plain_map(r, plain_text) {
+            return cast_to(a, &map_of(DataType::Utf8));
+        }
+        let mut b = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        for row in 0..n {
+            builder::pairs(&mut b, r.get_strings(row).as_ref())?;
+        }
+        Ok(Arc::new(b.finish()))
+    }
+
+    /// A map column as `Map<Utf8, List<Utf8>>` (`user.extra`).
+    pub fn list_map(r: &PairsReader, n: usize) -> Result<ArrayRef> {
+        if let PairsReader::Missing = r {
+            return Ok(new_null_array(&map_of(list_type()), n));
+        }
+        if let Some(a) = plain_map(r, |v| v.null_count() == 0 && plain_text_list(v)) {
+            return cast_to(a, &map_of(list_type()));
+        }
+        let mut b = MapBuilder::new(None, StringBuilder::new(), ListBuilder::new(StringBuilder::new()));
+        for row in 0..n {
+            builder::list_pairs(&mut b, r.get_lists(row).as_ref())?;
+        }
+        Ok(Arc::new(b.finish()))
+    }
 }
 
 #[cfg(test)]

@@ -74,6 +74,14 @@ impl AuditEvent<'_> {
             .or(self.legacy_time)
     }
 
+    /// The time the event is filed under: its own, else the wrapper's (`fallback`). An event
+    /// with neither cannot be placed in any window and is rejected.
+    pub fn filed_time(own: Option<i64>, fallback: Option<i64>) -> Result<i64, super::FieldError> {
+        own.or(fallback).ok_or_else(|| {
+            super::FieldError::new("stageTimestamp", "missing: the event has no stageTimestamp, requestReceivedTimestamp or timestamp")
+        })
+    }
+
     /// Value of an annotation, if present.
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations

@@ -1,7 +1,12 @@
 //! Decoding of an `audit.k8s.io` Event held as typed Parquet columns (the `k8s_audit` format, and AKS
 //! records whose `properties.log` landed as a struct). Readers are resolved once per batch.
 
-use super::columns::{ColumnTree, EpochUnit, JsonReader, PairsReader, StrListReader, StrReader, TimeReader};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{BooleanArray, Int32Array};
+
+use super::builder::EventArrays;
+use super::columns::{ColumnTree, EpochUnit, JsonReader, PairsReader, StrListReader, StrReader, TimeReader, whole};
 use super::json_event::FieldError;
 use super::record::{AuditEvent, ObjectRef, ResponseStatus, UserInfo};
 use crate::Result;
@@ -49,6 +54,22 @@ impl UserColumns {
             extra: self.extra.get_lists(row),
         }
     }
+}
+
+/// The fields of one row that can fail to decode.
+struct CheckedFields {
+    code: Option<i32>,
+    stage_time: Option<i64>,
+    received_time: Option<i64>,
+    legacy_time: Option<i64>,
+}
+
+/// A batch decoded column by column: its columns, which rows to keep, and why the others were
+/// rejected (row, error).
+pub struct DecodedColumns {
+    pub arrays: EventArrays,
+    pub keep: Option<BooleanArray>,
+    pub rejects: Vec<(usize, FieldError)>,
 }
 
 /// Readers for every audit Event field of one batch.
@@ -111,15 +132,91 @@ impl TypedEventColumns {
         })
     }
 
-    /// Decodes row `row`. Errors name the field that does not decode.
-    pub fn event(&self, row: usize) -> Result<AuditEvent<'_>, FieldError> {
-        let impersonated = self.impersonated.get(row);
+    /// The row's fields that can fail to decode (its response code and times), in the order
+    /// errors are reported.
+    fn checked(&self, row: usize) -> Result<CheckedFields, FieldError> {
         let code = match self.code.get(row) {
             Some(c) => Some(i32::try_from(c).map_err(|_| {
                 FieldError::new("responseStatus.code", format!("{c} is not an HTTP status code"))
             })?),
             None => None,
         };
+        Ok(CheckedFields {
+            code,
+            stage_time: self.stage_time.get(row)?,
+            received_time: self.received_time.get(row)?,
+            legacy_time: self.legacy_time.get(row)?,
+        })
+    }
+
+    /// Decodes the first `n` rows column by column into `out`, rejecting the rows that do not
+    /// decode (or have no time and no `fallback_time`) with the error [`event`](Self::event)
+    /// would give. Same rows as decoding each with `event`, without building them one by one.
+    pub fn decode_all(&self, n: usize, fallback_time: Option<i64>) -> Result<DecodedColumns> {
+        let mut event_time = Vec::with_capacity(n);
+        let mut received = Vec::with_capacity(n);
+        let mut codes = Vec::with_capacity(n);
+        let mut rejects = Vec::new();
+        for row in 0..n {
+            let checked = self.checked(row).and_then(|c| {
+                let own = c.stage_time.or(c.received_time).or(c.legacy_time);
+                AuditEvent::filed_time(own, fallback_time).map(|t| (c, t))
+            });
+            match checked {
+                Ok((c, t)) => {
+                    event_time.push(t);
+                    received.push(c.received_time);
+                    codes.push(c.code);
+                }
+                Err(e) => {
+                    rejects.push((row, e));
+                    event_time.push(0);
+                    received.push(None);
+                    codes.push(None);
+                }
+            }
+        }
+        let keep = (!rejects.is_empty()).then(|| {
+            let mut keep = vec![true; n];
+            for (row, _) in &rejects {
+                keep[*row] = false;
+            }
+            BooleanArray::from(keep)
+        });
+        let s = |r: &StrReader| whole::strings(r, n);
+        let [g, v, r, sr, ns, nm] = &self.obj;
+        let [st, reason, msg] = &self.status;
+        let arrays = EventArrays {
+            event_time,
+            request_received_time: received,
+            audit_id: s(&self.audit_id)?,
+            stage: s(&self.stage)?,
+            level: s(&self.level)?,
+            verb: s(&self.verb)?,
+            request_uri: s(&self.request_uri)?,
+            user_name: s(&self.user.name)?,
+            user_uid: s(&self.user.uid)?,
+            user_groups: whole::string_list(&self.user.groups, n)?,
+            user_extra: whole::list_map(&self.user.extra, n)?,
+            // An impersonated user with no field set reads as absent, which changes neither column.
+            impersonated_user_name: s(&self.impersonated.name)?,
+            impersonated_user_groups: whole::string_list(&self.impersonated.groups, n)?,
+            source_ips: whole::string_list(&self.source_ips, n)?,
+            user_agent: s(&self.user_agent)?,
+            object_ref: [s(g)?, s(v)?, s(r)?, s(sr)?, s(ns)?, s(nm)?],
+            response_code: Arc::new(Int32Array::from(codes)),
+            response: [s(st)?, s(reason)?, s(msg)?],
+            annotations: whole::string_map(&self.annotations, n)?,
+            request_object: whole::json(&self.request_object, n)?,
+            response_object: whole::json(&self.response_object, n)?,
+        };
+        Ok(DecodedColumns { arrays, keep, rejects })
+    }
+
+    /// Decodes row `row`. Errors name the field that does not decode.
+    pub fn event(&self, row: usize) -> Result<AuditEvent<'_>, FieldError> {
+        let impersonated = self.impersonated.get(row);
+        let CheckedFields { code, stage_time, received_time, legacy_time } = self.checked(row)?;
         let [g, v, r, sr, ns, n] = &self.obj;
         let [st, reason, msg] = &self.status;
         Ok(AuditEvent {
@@ -149,9 +246,9 @@ impl TypedEventColumns {
             annotations: self.annotations.get_strings(row),
             request_object: self.request_object.get(row),
             response_object: self.response_object.get(row),
-            stage_time: self.stage_time.get(row)?,
-            request_received_time: self.received_time.get(row)?,
-            legacy_time: self.legacy_time.get(row)?,
+            stage_time,
+            request_received_time: received_time,
+            legacy_time,
             flattened_extra: None,
         })
     }

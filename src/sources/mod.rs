@@ -144,10 +144,7 @@ impl BatchOutput<'_> {
         record: impl FnOnce() -> Option<String>,
     ) -> Result<()> {
         let row_no = ctx.first_row + row as i64;
-        let event = event.and_then(|e| match e.event_time().or(env.fallback_time) {
-            Some(t) => Ok((e, t)),
-            None => Err(FieldError::new("stageTimestamp", "missing: the event has no stageTimestamp, requestReceivedTimestamp or timestamp")),
-        });
+        let event = event.and_then(|e| AuditEvent::filed_time(e.event_time(), env.fallback_time).map(|t| (e, t)));
         match event {
             Ok((e, t)) => self.rows.append(env, &e, t, ctx.object, row_no),
             Err(err) => {
