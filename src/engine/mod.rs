@@ -174,7 +174,12 @@ impl Allowlists {
 /// A DataFusion session configured the way every auditlake query runs (JSON functions, the
 /// PostgreSQL dialect for their operators, information_schema).
 pub fn new_context() -> Result<SessionContext> {
-    let session = SessionConfig::new()
+    new_context_with(SessionConfig::new())
+}
+
+/// [`new_context`] with `session`'s settings as the starting point.
+pub fn new_context_with(session: SessionConfig) -> Result<SessionContext> {
+    let session = session
         .with_information_schema(true)
         .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
     let mut ctx = SessionContext::new_with_config(session);

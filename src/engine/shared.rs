@@ -59,8 +59,11 @@ struct Subscriber {
     /// shared between subscribers).
     cheap: Vec<Conjunct>,
     /// Conjuncts calling fact or JSON functions (which parse request bodies), evaluated only on
-    /// the rows the cheap conjuncts keep.
+    /// the rows the cheap conjuncts keep, over the [`narrowed`](Self::narrowed) columns.
     costly: Vec<Conjunct>,
+    /// With costly conjuncts: the columns they and the plan read, taken before rows are copied.
+    narrowed: Option<Vec<usize>>,
+    /// The plan's columns (of the narrowed batch when there is one).
     projection: Option<Vec<usize>>,
     tx: UnboundedSender<Batch>,
     /// Batches sent and not yet taken by the plan.
@@ -153,19 +156,44 @@ impl TableProvider for SharedScanTable {
     async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], _limit: Option<usize>) -> DfResult<Arc<dyn ExecutionPlan>> {
         let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
         // A conjunct the producer cannot evaluate is simply not pre-applied.
-        let (mut cheap, mut costly) = (Vec::new(), Vec::new());
+        let (mut cheap, mut costly_exprs) = (Vec::new(), Vec::new());
         for e in filters.iter().flat_map(|f| split_conjunction(f)) {
             let Ok(expr) = state.create_physical_expr(e.clone(), &df_schema) else { continue };
-            let conjunct = Conjunct { key: expr.to_string(), expr };
-            if is_costly(&conjunct.expr) { costly.push(conjunct) } else { cheap.push(conjunct) }
+            if is_costly(&expr) {
+                costly_exprs.push(e.clone());
+            } else {
+                cheap.push(Conjunct { key: expr.to_string(), expr });
+            }
         }
-        let projected = match projection {
-            Some(p) => Arc::new(self.schema.project(p)?),
-            None => Arc::clone(&self.schema),
+        // Costly conjuncts run on the rows the cheap ones keep, copied out of the batch: copy
+        // only the columns they and the plan read (request bodies are most of a batch's bytes).
+        let wanted = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let (narrowed, projection, costly) = if costly_exprs.is_empty() {
+            (None, Some(wanted.clone()), Vec::new())
+        } else {
+            let mut needed = wanted.clone();
+            for e in &costly_exprs {
+                for c in e.column_refs() {
+                    if let Ok(i) = self.schema.index_of(&c.name) {
+                        needed.push(i);
+                    }
+                }
+            }
+            needed.sort_unstable();
+            needed.dedup();
+            let narrow_schema = DFSchema::try_from(self.schema.project(&needed)?)?;
+            let costly = costly_exprs
+                .into_iter()
+                .filter_map(|e| state.create_physical_expr(e, &narrow_schema).ok())
+                .map(|expr| Conjunct { key: expr.to_string(), expr })
+                .collect();
+            let relative = wanted.iter().map(|w| needed.iter().position(|n| n == w).expect("needed holds wanted")).collect();
+            (Some(needed), Some(relative), costly)
         };
+        let projected = Arc::new(self.schema.project(&wanted)?);
         let (tx, rx) = unbounded();
         let queued = Arc::new(AtomicUsize::new(0));
-        self.hub.subscribers.lock().expect("hub lock poisoned").push(Subscriber { stream: self.stream, cheap, costly, projection: projection.cloned(), tx, queued: Arc::clone(&queued), bounded: true });
+        self.hub.subscribers.lock().expect("hub lock poisoned").push(Subscriber { stream: self.stream, cheap, costly, narrowed, projection, tx, queued: Arc::clone(&queued), bounded: true });
         let partition = Arc::new(ChannelPartition { schema: Arc::clone(&projected), rx: Mutex::new(Some(rx)), queued });
         Ok(Arc::new(StreamingTableExec::try_new(projected, vec![partition as Arc<dyn PartitionStream>], None, Vec::new(), false, None)?))
     }
@@ -222,7 +250,7 @@ async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
         if none_left {
             continue;
         }
-        let out = select(batch, mask, &s.costly, s.projection.as_deref());
+        let out = select(batch, mask, s);
         if s.bounded {
             while s.queued.load(Ordering::Relaxed) >= MAX_QUEUED_BATCHES && !s.tx.is_closed() {
                 tokio::time::sleep(std::time::Duration::from_micros(200)).await;
@@ -237,30 +265,37 @@ async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
     }
 }
 
-/// The rows of `batch` one subscriber receives: those `mask` keeps, narrowed by each costly
+/// The rows of `batch` subscriber `s` receives: those `mask` keeps, narrowed by each costly
 /// conjunct in turn, projected. `None` when no row is left.
-fn select(batch: &RecordBatch, mask: Option<BooleanArray>, costly: &[Conjunct], projection: Option<&[usize]>) -> Option<Batch> {
+fn select(batch: &RecordBatch, mask: Option<BooleanArray>, s: &Subscriber) -> Option<Batch> {
     let project = |b: &RecordBatch| -> Batch {
-        match projection {
+        match &s.projection {
             Some(p) => Ok(b.project(p)?),
             None => Ok(b.clone()),
         }
     };
-    if costly.is_empty() {
-        // Project first: only the projected columns are copied.
-        return Some(project(batch).and_then(|p| match &mask {
-            Some(m) => Ok(filter_record_batch(&p, m)?),
-            None => Ok(p),
-        }));
-    }
+    let narrowed = match &s.narrowed {
+        Some(cols) => batch.project(cols),
+        // No costly conjuncts: project first, so only the plan's columns are copied.
+        None => {
+            return Some(project(batch).and_then(|p| match &mask {
+                Some(m) => Ok(filter_record_batch(&p, m)?),
+                None => Ok(p),
+            }));
+        }
+    };
+    let narrowed = match narrowed {
+        Ok(b) => b,
+        Err(e) => return Some(Err(e.into())),
+    };
     let mut rows = match &mask {
-        Some(m) => match filter_record_batch(batch, m) {
+        Some(m) => match filter_record_batch(&narrowed, m) {
             Ok(b) => b,
             Err(e) => return Some(Err(e.into())),
         },
-        None => batch.clone(),
+        None => narrowed,
     };
-    for c in costly {
+    for c in &s.costly {
         // A conjunct that fails to evaluate is left to the plan.
         if let Some(m) = mask_of(&c.expr, &rows) {
             let kept = m.true_count();
@@ -297,7 +332,9 @@ impl SharedPack {
     pub async fn plan(source_ctx: &SessionContext, queries: &[(&str, &str)], allowlists: &Allowlists) -> Result<Self> {
         let source = source_ctx.sql("SELECT * FROM k8s_events").await?.create_physical_plan().await?;
         let hub = Arc::new(Hub::default());
-        let rules_ctx = super::new_context()?;
+        // One partition per rule plan: the pack's many plans already keep every core busy, and
+        // repartitioning each plan's input (round-robin, then by group key) only copied rows.
+        let rules_ctx = super::new_context_with(datafusion::prelude::SessionConfig::new().with_target_partitions(1))?;
         register_allowlists(&rules_ctx, allowlists)?;
         let events = SharedScanTable { schema: source.schema(), hub: Arc::clone(&hub), stream: EVENTS_STREAM };
         rules_ctx.register_table("k8s_events", Arc::new(events))?;
