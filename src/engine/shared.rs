@@ -13,7 +13,7 @@
 //! detection predicates is a small fraction of the stream.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -49,6 +49,34 @@ struct Conjunct {
     /// per batch.
     key: String,
     expr: Arc<dyn PhysicalExpr>,
+    /// What it has kept so far (shared by equal conjuncts of a stream).
+    kept: Arc<Selectivity>,
+}
+
+/// The rows a conjunct has seen and kept, learnt as batches go by.
+#[derive(Default)]
+struct Selectivity {
+    rows: AtomicU64,
+    kept: AtomicU64,
+}
+
+impl Selectivity {
+    fn record(&self, mask: &BooleanArray) {
+        self.rows.fetch_add(mask.len() as u64, Ordering::Relaxed);
+        self.kept.fetch_add(mask.true_count() as u64, Ordering::Relaxed);
+    }
+
+    /// The fraction of rows kept; 0 before any batch, so that every conjunct is tried early once.
+    fn ratio(&self) -> f64 {
+        let rows = self.rows.load(Ordering::Relaxed);
+        if rows == 0 { 0.0 } else { self.kept.load(Ordering::Relaxed) as f64 / rows as f64 }
+    }
+}
+
+impl Conjunct {
+    fn new(expr: Arc<dyn PhysicalExpr>) -> Self {
+        Conjunct { key: expr.to_string(), expr, kept: Arc::default() }
+    }
 }
 
 /// One plan's subscription to the shared scan.
@@ -162,7 +190,7 @@ impl TableProvider for SharedScanTable {
             if is_costly(&expr) {
                 costly_exprs.push(e.clone());
             } else {
-                cheap.push(Conjunct { key: expr.to_string(), expr });
+                cheap.push(Conjunct::new(expr));
             }
         }
         // Costly conjuncts run on the rows the cheap ones keep, copied out of the batch: copy
@@ -185,7 +213,7 @@ impl TableProvider for SharedScanTable {
             let costly = costly_exprs
                 .into_iter()
                 .filter_map(|e| state.create_physical_expr(e, &narrow_schema).ok())
-                .map(|expr| Conjunct { key: expr.to_string(), expr })
+                .map(Conjunct::new)
                 .collect();
             let relative = wanted.iter().map(|w| needed.iter().position(|n| n == w).expect("needed holds wanted")).collect();
             (Some(needed), Some(relative), costly)
@@ -228,13 +256,27 @@ fn mask_of(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Option<BooleanA
 /// subscriber's plan is behind, so memory stays flat however large the window.
 async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
     let mut masks: HashMap<&str, Option<BooleanArray>> = HashMap::new();
+    let mut order: Vec<&Conjunct> = Vec::new();
     for s in subscribers {
         let mut mask: Option<BooleanArray> = None;
         let mut none_left = false;
-        // Conjuncts come most-shared first (see `order_by_sharing`); once no row is left the rest
-        // are not evaluated, which for selective detection predicates is most of them.
-        for c in &s.cheap {
-            let m = masks.entry(c.key.as_str()).or_insert_with(|| mask_of(&c.expr, batch));
+        // Once no row is left the rest are not evaluated, which for selective detection
+        // predicates is most of them. So: masks this batch already has first (free), then the
+        // most selective so far (ties: most shared first, see `order_by_sharing`).
+        order.clear();
+        order.extend(&s.cheap);
+        order.sort_by(|a, b| {
+            let cached = |c: &Conjunct| !masks.contains_key(c.key.as_str());
+            cached(a).cmp(&cached(b)).then(a.kept.ratio().total_cmp(&b.kept.ratio()))
+        });
+        for c in order.iter().copied() {
+            let m = masks.entry(c.key.as_str()).or_insert_with(|| {
+                let m = mask_of(&c.expr, batch);
+                if let Some(m) = &m {
+                    c.kept.record(m);
+                }
+                m
+            });
             if let Some(m) = m {
                 let acc = match mask {
                     Some(acc) => and(&acc, m).unwrap_or(acc),
@@ -442,15 +484,19 @@ impl SharedPack {
 /// Orders each subscriber's cheap conjuncts by how many subscribers of the stream share them, most
 /// first: shared masks are computed once per batch anyway, and evaluating them first lets a
 /// subscriber stop as soon as no row is left before reaching its own, unshared ones.
+/// Equal conjuncts also share what they have learnt of their selectivity.
 fn order_by_sharing(subscribers: &mut [Subscriber]) {
-    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut shared: HashMap<String, (usize, Arc<Selectivity>)> = HashMap::new();
     for s in subscribers.iter() {
         for c in &s.cheap {
-            *counts.entry(c.key.clone()).or_default() += 1;
+            shared.entry(c.key.clone()).or_insert_with(|| (0, Arc::clone(&c.kept))).0 += 1;
         }
     }
     for s in subscribers.iter_mut() {
-        s.cheap.sort_by_key(|c| std::cmp::Reverse(counts.get(&c.key).copied().unwrap_or(0)));
+        for c in &mut s.cheap {
+            c.kept = Arc::clone(&shared[&c.key].1);
+        }
+        s.cheap.sort_by_key(|c| std::cmp::Reverse(shared[&c.key].0));
     }
 }
 
