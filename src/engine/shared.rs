@@ -92,7 +92,7 @@ struct Subscriber {
     /// With costly conjuncts: the columns they and the plan read, taken before rows are copied.
     narrowed: Option<Vec<usize>>,
     /// The plan's columns (of the narrowed batch when there is one).
-    projection: Option<Vec<usize>>,
+    projection: Vec<usize>,
     tx: UnboundedSender<Batch>,
     /// Batches sent and not yet taken by the plan.
     queued: Arc<AtomicUsize>,
@@ -197,7 +197,7 @@ impl TableProvider for SharedScanTable {
         // only the columns they and the plan read (request bodies are most of a batch's bytes).
         let wanted = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
         let (narrowed, projection, costly) = if costly_exprs.is_empty() {
-            (None, Some(wanted.clone()), Vec::new())
+            (None, wanted.clone(), Vec::new())
         } else {
             let mut needed = wanted.clone();
             for e in &costly_exprs {
@@ -216,7 +216,7 @@ impl TableProvider for SharedScanTable {
                 .map(Conjunct::new)
                 .collect();
             let relative = wanted.iter().map(|w| needed.iter().position(|n| n == w).expect("needed holds wanted")).collect();
-            (Some(needed), Some(relative), costly)
+            (Some(needed), relative, costly)
         };
         let projected = Arc::new(self.schema.project(&wanted)?);
         let (tx, rx) = unbounded();
@@ -256,20 +256,18 @@ fn mask_of(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Option<BooleanA
 /// subscriber's plan is behind, so memory stays flat however large the window.
 async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
     let mut masks: HashMap<&str, Option<BooleanArray>> = HashMap::new();
-    let mut order: Vec<&Conjunct> = Vec::new();
+    let mut order: Vec<(bool, f64, &Conjunct)> = Vec::new();
     for s in subscribers {
         let mut mask: Option<BooleanArray> = None;
         let mut none_left = false;
         // Once no row is left the rest are not evaluated, which for selective detection
         // predicates is most of them. So: masks this batch already has first (free), then the
-        // most selective so far (ties: most shared first, see `order_by_sharing`).
+        // most selective so far (ties: most shared first, see `order_by_sharing`). The keys are
+        // read once: other producers update the ratios while this one sorts.
         order.clear();
-        order.extend(&s.cheap);
-        order.sort_by(|a, b| {
-            let cached = |c: &Conjunct| !masks.contains_key(c.key.as_str());
-            cached(a).cmp(&cached(b)).then(a.kept.ratio().total_cmp(&b.kept.ratio()))
-        });
-        for c in order.iter().copied() {
+        order.extend(s.cheap.iter().map(|c| (!masks.contains_key(c.key.as_str()), c.kept.ratio(), c)));
+        order.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        for &(_, _, c) in &order {
             let m = masks.entry(c.key.as_str()).or_insert_with(|| {
                 let m = mask_of(&c.expr, batch);
                 if let Some(m) = &m {
@@ -310,12 +308,7 @@ async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
 /// The rows of `batch` subscriber `s` receives: those `mask` keeps, narrowed by each costly
 /// conjunct in turn, projected. `None` when no row is left.
 fn select(batch: &RecordBatch, mask: Option<BooleanArray>, s: &Subscriber) -> Option<Batch> {
-    let project = |b: &RecordBatch| -> Batch {
-        match &s.projection {
-            Some(p) => Ok(b.project(p)?),
-            None => Ok(b.clone()),
-        }
-    };
+    let project = |b: &RecordBatch| -> Batch { Ok(b.project(&s.projection)?) };
     let narrowed = match &s.narrowed {
         Some(cols) => batch.project(cols),
         // No costly conjuncts: project first, so only the plan's columns are copied.
