@@ -183,27 +183,39 @@ fn filter_events(batch: &RecordBatch, shared: &ScanShared, counts: &mut SourceCo
     let clusters = col(CLUSTER)?.as_string::<i32>();
     let ids = col(AUDIT_ID)?.as_string::<i32>();
     let stages = col(STAGE)?.as_string::<i32>();
-    let mut seen = shared.seen.lock().expect("dedup set lock poisoned");
+    // Keys are hashed before taking the lock the scan's partitions share: `None` drops the row
+    // (out of window), `Some(None)` keeps it (no audit id to de-duplicate by).
     let mut buf = Vec::with_capacity(128);
-    let mask: BooleanArray = (0..batch.num_rows())
+    let keys: Vec<Option<Option<u128>>> = (0..batch.num_rows())
         .map(|i| {
-            let t = times.value(i);
-            if !shared.window.contains(t) {
+            if !shared.window.contains(times.value(i)) {
                 counts.rows_out_of_window += 1;
-                return Some(false);
+                return None;
             }
             if ids.is_null(i) {
-                return Some(true);
+                return Some(None);
             }
             let cluster = clusters.is_valid(i).then(|| clusters.value(i));
             let stage = stages.is_valid(i).then(|| stages.value(i));
-            let fresh = seen.insert(key_hash(&mut buf, cluster, ids.value(i), stage));
-            if !fresh {
-                counts.duplicates_dropped += 1;
-            }
-            Some(fresh)
+            Some(Some(key_hash(&mut buf, cluster, ids.value(i), stage)))
         })
         .collect();
+    let mut seen = shared.seen.lock().expect("dedup set lock poisoned");
+    let mask: BooleanArray = keys
+        .into_iter()
+        .map(|key| {
+            let keep = match key {
+                None => false,
+                Some(None) => true,
+                Some(Some(k)) => seen.insert(k),
+            };
+            if key.is_some_and(|k| k.is_some()) && !keep {
+                counts.duplicates_dropped += 1;
+            }
+            Some(keep)
+        })
+        .collect();
+    drop(seen);
     Ok(filter_record_batch(batch, &mask)?)
 }
 
