@@ -183,36 +183,43 @@ fn filter_events(batch: &RecordBatch, shared: &ScanShared, counts: &mut SourceCo
     let clusters = col(CLUSTER)?.as_string::<i32>();
     let ids = col(AUDIT_ID)?.as_string::<i32>();
     let stages = col(STAGE)?.as_string::<i32>();
-    // Keys are hashed before taking the lock the scan's partitions share: `None` drops the row
-    // (out of window), `Some(None)` keeps it (no audit id to de-duplicate by).
+    enum Row {
+        OutOfWindow,
+        /// No audit id to de-duplicate by: kept.
+        NoId,
+        Key(u128),
+    }
+    // Keys are hashed before taking the lock the scan's partitions share.
     let mut buf = Vec::with_capacity(128);
-    let keys: Vec<Option<Option<u128>>> = (0..batch.num_rows())
+    let rows: Vec<Row> = (0..batch.num_rows())
         .map(|i| {
             if !shared.window.contains(times.value(i)) {
                 counts.rows_out_of_window += 1;
-                return None;
+                return Row::OutOfWindow;
             }
             if ids.is_null(i) {
-                return Some(None);
+                return Row::NoId;
             }
             let cluster = clusters.is_valid(i).then(|| clusters.value(i));
             let stage = stages.is_valid(i).then(|| stages.value(i));
-            Some(Some(key_hash(&mut buf, cluster, ids.value(i), stage)))
+            Row::Key(key_hash(&mut buf, cluster, ids.value(i), stage))
         })
         .collect();
     let mut seen = shared.seen.lock().expect("dedup set lock poisoned");
-    let mask: BooleanArray = keys
+    let mask: BooleanArray = rows
         .into_iter()
-        .map(|key| {
-            let keep = match key {
-                None => false,
-                Some(None) => true,
-                Some(Some(k)) => seen.insert(k),
-            };
-            if key.is_some_and(|k| k.is_some()) && !keep {
-                counts.duplicates_dropped += 1;
-            }
-            Some(keep)
+        .map(|row| {
+            Some(match row {
+                Row::OutOfWindow => false,
+                Row::NoId => true,
+                Row::Key(k) => {
+                    let fresh = seen.insert(k);
+                    if !fresh {
+                        counts.duplicates_dropped += 1;
+                    }
+                    fresh
+                }
+            })
         })
         .collect();
     drop(seen);

@@ -474,10 +474,9 @@ impl SharedPack {
     }
 }
 
-/// Orders each subscriber's cheap conjuncts by how many subscribers of the stream share them, most
-/// first: shared masks are computed once per batch anyway, and evaluating them first lets a
-/// subscriber stop as soon as no row is left before reaching its own, unshared ones.
-/// Equal conjuncts also share what they have learnt of their selectivity.
+/// Gives equal conjuncts of a stream one [`Selectivity`], and orders each subscriber's cheap
+/// conjuncts by how many subscribers share them, most first: the order `fan_out` keeps among
+/// conjuncts equally selective so far (shared masks are computed once per batch anyway).
 fn order_by_sharing(subscribers: &mut [Subscriber]) {
     let mut shared: HashMap<String, (usize, Arc<Selectivity>)> = HashMap::new();
     for s in subscribers.iter() {

@@ -69,9 +69,12 @@ pub struct AuditEvent<'a> {
 impl AuditEvent<'_> {
     /// The event time: stage time, else request-received time, else the legacy timestamp.
     pub fn event_time(&self) -> Option<i64> {
-        self.stage_time
-            .or(self.request_received_time)
-            .or(self.legacy_time)
+        Self::event_time_of(self.stage_time, self.request_received_time, self.legacy_time)
+    }
+
+    /// [`event_time`](Self::event_time) of an event with these times.
+    pub fn event_time_of(stage: Option<i64>, received: Option<i64>, legacy: Option<i64>) -> Option<i64> {
+        stage.or(received).or(legacy)
     }
 
     /// The time the event is filed under: its own, else the wrapper's (`fallback`). An event

@@ -149,9 +149,9 @@ impl TypedEventColumns {
         })
     }
 
-    /// Decodes the first `n` rows column by column into `out`, rejecting the rows that do not
-    /// decode (or have no time and no `fallback_time`) with the error [`event`](Self::event)
-    /// would give. Same rows as decoding each with `event`, without building them one by one.
+    /// Decodes the first `n` rows column by column, rejecting the rows that do not decode (or
+    /// have no time and no `fallback_time`) with the error [`event`](Self::event) would give.
+    /// Same rows as decoding each with `event`, without building them one by one.
     pub fn decode_all(&self, n: usize, fallback_time: Option<i64>) -> Result<DecodedColumns> {
         let mut event_time = Vec::with_capacity(n);
         let mut received = Vec::with_capacity(n);
@@ -159,7 +159,7 @@ impl TypedEventColumns {
         let mut rejects = Vec::new();
         for row in 0..n {
             let checked = self.checked(row).and_then(|c| {
-                let own = c.stage_time.or(c.received_time).or(c.legacy_time);
+                let own = AuditEvent::event_time_of(c.stage_time, c.received_time, c.legacy_time);
                 AuditEvent::filed_time(own, fallback_time).map(|t| (c, t))
             });
             match checked {
