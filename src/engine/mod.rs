@@ -2,7 +2,9 @@
 //! configured source registered over the landed objects.
 
 pub mod chunks;
+pub mod constants;
 pub mod detect;
+mod distinct;
 pub mod facts;
 pub mod report;
 pub mod scan;
@@ -397,9 +399,9 @@ impl AuditLake {
         &self.sources
     }
 
-    /// Plans a SQL statement.
+    /// Plans a SQL statement, its allow-list subqueries inlined ([`constants::plan_sql`]).
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        Ok(self.ctx.sql(sql).await?)
+        Ok(constants::plan_sql(&self.ctx, sql).await?)
     }
 }
 

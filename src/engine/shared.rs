@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::kernels::boolean::and;
 use datafusion::arrow::compute::{filter_record_batch, prep_null_mask_filter};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::DFSchema;
 use datafusion::datasource::{TableProvider, TableType};
@@ -36,6 +36,7 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 
+use super::distinct::{DistinctValues, OnOneColumn};
 use super::facts;
 use super::{Allowlists, register_allowlists};
 use crate::normalize::schema::{AUDIT_EVENTS_TABLE, audit_events_schema};
@@ -51,6 +52,8 @@ struct Conjunct {
     expr: Arc<dyn PhysicalExpr>,
     /// What it has kept so far (shared by equal conjuncts of a stream).
     kept: Arc<Selectivity>,
+    /// When it reads one string column: evaluated once per distinct value of the batch.
+    on_column: Option<OnOneColumn>,
 }
 
 /// The rows a conjunct has seen and kept, learnt as batches go by.
@@ -74,8 +77,22 @@ impl Selectivity {
 }
 
 impl Conjunct {
-    fn new(expr: Arc<dyn PhysicalExpr>) -> Self {
-        Conjunct { key: expr.to_string(), expr, kept: Arc::default() }
+    /// A conjunct over batches of `schema`.
+    fn new(expr: Arc<dyn PhysicalExpr>, schema: &Schema) -> Self {
+        let on_column = OnOneColumn::of(&expr, schema);
+        Conjunct { key: expr.to_string(), expr, kept: Arc::default(), on_column }
+    }
+
+    /// Its mask over `batch` (see [`mask_of`]), through the column's distinct values when it
+    /// reads one string column and the batch has few of them.
+    fn mask(&self, batch: &RecordBatch, distinct: &mut HashMap<usize, Option<DistinctValues>>) -> Option<BooleanArray> {
+        if let Some(one) = &self.on_column
+            && let Some(values) = distinct.entry(one.column).or_insert_with(|| DistinctValues::of(batch.column(one.column)))
+            && let Some(mask) = one.mask(values)
+        {
+            return Some(mask);
+        }
+        mask_of(&self.expr, batch)
     }
 }
 
@@ -96,10 +113,19 @@ struct Subscriber {
     tx: UnboundedSender<Batch>,
     /// Batches sent and not yet taken by the plan.
     queued: Arc<AtomicUsize>,
+    /// What it has been sent, for the debug log.
+    sent: Arc<Sent>,
     /// Whether the producer waits for this plan when it falls behind. Only plans with a single
     /// subscription may be waited for: a plan reading two (a self-join) may drain one only after
     /// the other has ended, and waiting for it could deadlock.
     bounded: bool,
+}
+
+/// Rows and bytes (Arrow memory) a subscription has been sent.
+#[derive(Default)]
+struct Sent {
+    rows: AtomicU64,
+    bytes: AtomicU64,
 }
 
 /// Batches a bounded subscription may hold before the producer waits for its plan.
@@ -190,7 +216,7 @@ impl TableProvider for SharedScanTable {
             if is_costly(&expr) {
                 costly_exprs.push(e.clone());
             } else {
-                cheap.push(Conjunct::new(expr));
+                cheap.push(Conjunct::new(expr, &self.schema));
             }
         }
         // Costly conjuncts run on the rows the cheap ones keep, copied out of the batch: copy
@@ -213,7 +239,7 @@ impl TableProvider for SharedScanTable {
             let costly = costly_exprs
                 .into_iter()
                 .filter_map(|e| state.create_physical_expr(e, &narrow_schema).ok())
-                .map(Conjunct::new)
+                .map(|e| Conjunct::new(e, narrow_schema.as_arrow()))
                 .collect();
             let relative = wanted.iter().map(|w| needed.iter().position(|n| n == w).expect("needed holds wanted")).collect();
             (Some(needed), relative, costly)
@@ -221,7 +247,17 @@ impl TableProvider for SharedScanTable {
         let projected = Arc::new(self.schema.project(&wanted)?);
         let (tx, rx) = unbounded();
         let queued = Arc::new(AtomicUsize::new(0));
-        self.hub.subscribers.lock().expect("hub lock poisoned").push(Subscriber { stream: self.stream, cheap, costly, narrowed, projection, tx, queued: Arc::clone(&queued), bounded: true });
+        self.hub.subscribers.lock().expect("hub lock poisoned").push(Subscriber {
+            stream: self.stream,
+            cheap,
+            costly,
+            narrowed,
+            projection,
+            tx,
+            queued: Arc::clone(&queued),
+            sent: Arc::default(),
+            bounded: true,
+        });
         let partition = Arc::new(ChannelPartition { schema: Arc::clone(&projected), rx: Mutex::new(Some(rx)), queued });
         Ok(Arc::new(StreamingTableExec::try_new(projected, vec![partition as Arc<dyn PartitionStream>], None, Vec::new(), false, None)?))
     }
@@ -256,6 +292,7 @@ fn mask_of(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Option<BooleanA
 /// subscriber's plan is behind, so memory stays flat however large the window.
 async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
     let mut masks: HashMap<&str, Option<BooleanArray>> = HashMap::new();
+    let mut distinct: HashMap<usize, Option<DistinctValues>> = HashMap::new();
     let mut order: Vec<(bool, f64, &Conjunct)> = Vec::new();
     for s in subscribers {
         let mut mask: Option<BooleanArray> = None;
@@ -269,7 +306,7 @@ async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
         order.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
         for &(_, _, c) in &order {
             let m = masks.entry(c.key.as_str()).or_insert_with(|| {
-                let m = mask_of(&c.expr, batch);
+                let m = c.mask(batch, &mut distinct);
                 if let Some(m) = &m {
                     c.kept.record(m);
                 }
@@ -297,9 +334,14 @@ async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
             }
         }
         // A subscriber that hung up (its plan failed or finished early) just stops receiving.
-        if let Some(out) = out
-            && s.tx.unbounded_send(out).is_ok()
-        {
+        if let Some(out) = out {
+            if let Ok(b) = &out {
+                s.sent.rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                s.sent.bytes.fetch_add(b.get_array_memory_size() as u64, Ordering::Relaxed);
+            }
+            if s.tx.unbounded_send(out).is_err() {
+                continue;
+            }
             s.queued.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -358,6 +400,8 @@ pub struct SharedPack {
     /// own plan; view `i`'s output is stream `i + 1` for the rules reading it.
     views: Vec<Arc<dyn ExecutionPlan>>,
     plans: Vec<(String, Arc<dyn ExecutionPlan>)>,
+    /// What each subscription (by rule or view) was sent.
+    sent: Vec<(String, Arc<Sent>)>,
 }
 
 impl SharedPack {
@@ -379,8 +423,11 @@ impl SharedPack {
         rules_ctx.register_table(AUDIT_EVENTS_TABLE, audit)?;
         facts::register_udfs(&rules_ctx);
         let mut views = Vec::new();
+        let mut sent = Vec::new();
         for (name, sql) in facts::FACT_VIEWS.iter().filter(|(n, _)| *n != "k8s_events") {
+            let before = hub.subscribers.lock().expect("hub lock poisoned").len();
             let plan = rules_ctx.sql(sql).await?.create_physical_plan().await?;
+            sent.extend(hub.subscribers.lock().expect("hub lock poisoned")[before..].iter().map(|s| ((*name).to_owned(), Arc::clone(&s.sent))));
             let stream = views.len() + 1;
             tracing::debug!(view = name, plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false), "fact view plan");
             rules_ctx.register_table(*name, Arc::new(SharedScanTable { schema: plan.schema(), hub: Arc::clone(&hub), stream }))?;
@@ -389,17 +436,18 @@ impl SharedPack {
         let mut plans = Vec::with_capacity(queries.len());
         for (id, sql) in queries {
             let before = hub.subscribers.lock().expect("hub lock poisoned").len();
-            let plan = rules_ctx.sql(sql).await?.create_physical_plan().await?;
+            let plan = super::constants::plan_sql(&rules_ctx, sql).await?.create_physical_plan().await?;
             let mut subs = hub.subscribers.lock().expect("hub lock poisoned");
             if subs.len() - before > 1 {
                 for s in &mut subs[before..] {
                     s.bounded = false;
                 }
             }
+            sent.extend(subs[before..].iter().map(|s| ((*id).to_owned(), Arc::clone(&s.sent))));
             drop(subs);
             plans.push(((*id).to_owned(), plan));
         }
-        Ok(SharedPack { source, task_ctx: source_ctx.task_ctx(), rules_task_ctx: rules_ctx.task_ctx(), hub, views, plans })
+        Ok(SharedPack { source, task_ctx: source_ctx.task_ctx(), rules_task_ctx: rules_ctx.task_ctx(), hub, views, plans, sent })
     }
 
     /// Each rule's physical plan (to read its metrics after [`SharedPack::execute`]).
@@ -465,6 +513,12 @@ impl SharedPack {
                 }
                 Ok((_, id, Err(e))) => rule_error = Some(Error::Output(format!("rule {id}: {e}"))),
                 Err(join) => rule_error = Some(Error::Output(format!("rule task failed: {join}"))),
+            }
+        }
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            for (owner, sent) in &self.sent {
+                let (rows, bytes) = (sent.rows.load(Ordering::Relaxed), sent.bytes.load(Ordering::Relaxed));
+                tracing::debug!(owner = owner.as_str(), rows, mib = bytes as f64 / (1 << 20) as f64, "subscription sent");
             }
         }
         if let Some(e) = producer_error.or(rule_error) {

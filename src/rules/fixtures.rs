@@ -16,6 +16,7 @@ use datafusion::prelude::SessionContext;
 use serde::Deserialize;
 
 use super::{EVIDENCE_COLUMNS, EVIDENCE_ID_COLUMNS, Rule};
+use crate::engine::constants::plan_sql;
 use crate::engine::{Allowlists, new_context, register_rule_support};
 use crate::normalize::record::Envelope;
 use crate::normalize::schema::{AUDIT_EVENTS_TABLE, audit_events_schema};
@@ -122,7 +123,7 @@ pub fn hit_ids(batches: &[RecordBatch]) -> BTreeSet<String> {
 /// Plans a rule against the schema (no data) and checks its result carries the evidence columns.
 pub async fn plan_rule(rule: &Rule, allowlists: &Allowlists) -> Result<SchemaRef> {
     let ctx = session_over(RecordBatch::new_empty(audit_events_schema()), allowlists).await?;
-    let df = ctx.sql(&rule.sql).await.map_err(|e| Error::Config(format!("{}: does not plan: {e}", rule.meta.id)))?;
+    let df = plan_sql(&ctx, &rule.sql).await.map_err(|e| Error::Config(format!("{}: does not plan: {e}", rule.meta.id)))?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let missing: Vec<&str> = EVIDENCE_COLUMNS.iter().copied().filter(|c| schema.index_of(c).is_err()).collect();
     if !missing.is_empty() || !EVIDENCE_ID_COLUMNS.iter().any(|c| schema.index_of(c).is_ok()) {
@@ -147,7 +148,7 @@ pub async fn test_rule(rule: &Rule, allowlists: &Allowlists) -> Result<Vec<CaseO
         let mut lists = allowlists.clone();
         lists.extend(&Allowlists(case.allowlists.clone()));
         let ctx = session_over(events_batch(&texts)?, &lists).await?;
-        let batches = ctx.sql(&rule.sql).await?.collect().await?;
+        let batches = plan_sql(&ctx, &rule.sql).await?.collect().await?;
         let hits = hit_ids(&batches);
         let case_ids: BTreeSet<String> = case.events.iter().filter_map(|e| e.get("auditID")?.as_str().map(str::to_owned)).collect();
         let fired = !hits.is_disjoint(&case_ids);

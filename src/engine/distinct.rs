@@ -1,0 +1,192 @@
+//! Pre-filter conjuncts on one string column, evaluated once per distinct value of a batch.
+//!
+//! Most of the pack's pre-filters test one low-cardinality column: `verb IN (...)`,
+//! `obj_resource = 'secrets'`, `coalesce(user_agent, '') ~* '...'`. Evaluated row by row, a regex
+//! runs a million times per million events; a batch of audit events holds a few dozen user agents.
+//! So the column's distinct values are found once per batch (shared by every conjunct on it), the
+//! conjunct runs over those, and each row takes its value's answer. A column with too many
+//! distinct values in a batch (request URIs, audit ids) is evaluated row by row as before.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array};
+use datafusion::arrow::compute::{prep_null_mask_filter, take};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::HashMap;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::utils::collect_columns;
+use datafusion::physical_plan::PhysicalExpr;
+
+/// A conjunct that reads a single string column, rewritten to read it from a one-column batch.
+pub struct OnOneColumn {
+    /// The column's index in the stream's schema.
+    pub column: usize,
+    /// The conjunct over a batch whose only column is that one.
+    expr: Arc<dyn PhysicalExpr>,
+    schema: SchemaRef,
+}
+
+impl OnOneColumn {
+    /// `Some` when `expr` reads exactly one column of `schema` and it is `Utf8`.
+    pub fn of(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Self> {
+        let columns = collect_columns(expr);
+        let mut columns = columns.iter();
+        let (column, None) = (columns.next()?, columns.next()) else { return None };
+        let field = schema.fields().get(column.index())?;
+        if field.data_type() != &DataType::Utf8 {
+            return None;
+        }
+        let index = column.index();
+        let rewritten = Arc::clone(expr)
+            .transform_up(|e| {
+                Ok(match e.downcast_ref::<Column>() {
+                    Some(c) => Transformed::yes(Arc::new(Column::new(c.name(), 0)) as Arc<dyn PhysicalExpr>),
+                    None => Transformed::no(e),
+                })
+            })
+            .ok()?
+            .data;
+        let schema = Arc::new(Schema::new(vec![Field::new(field.name(), DataType::Utf8, true)]));
+        Some(OnOneColumn { column: index, expr: rewritten, schema })
+    }
+
+    /// The conjunct's mask over the batch whose column has these distinct values (SQL semantics:
+    /// a NULL result does not keep the row); `None` when it cannot be evaluated.
+    pub fn mask(&self, distinct: &DistinctValues) -> Option<BooleanArray> {
+        let values = RecordBatch::try_new(Arc::clone(&self.schema), vec![Arc::clone(&distinct.values)]).ok()?;
+        let per_value = self.expr.evaluate(&values).and_then(|v| v.into_array(values.num_rows())).ok()?;
+        let per_value = per_value.as_boolean_opt()?;
+        let per_value = match per_value.nulls() {
+            Some(_) => prep_null_mask_filter(per_value),
+            None => per_value.clone(),
+        };
+        let rows = take(&per_value, &distinct.keys, None).ok()?;
+        Some(rows.as_boolean().clone())
+    }
+}
+
+/// The distinct values of one string column of a batch.
+pub struct DistinctValues {
+    /// Each distinct value once; a null last when the column has nulls.
+    values: ArrayRef,
+    /// For each row of the batch, its value's index in `values`.
+    keys: UInt32Array,
+}
+
+impl DistinctValues {
+    /// `None` when `column` is not a `Utf8` array or has more distinct values than a few per
+    /// row (then evaluating per row is as cheap).
+    pub fn of(column: &ArrayRef) -> Option<Self> {
+        let strings = column.as_string_opt::<i32>()?;
+        let limit = strings.len() / 8 + 16;
+        let mut index: HashMap<&str, u32> = HashMap::new();
+        let mut distinct: Vec<&str> = Vec::new();
+        let mut keys: Vec<u32> = Vec::with_capacity(strings.len());
+        let mut has_null = false;
+        for value in strings.iter() {
+            match value {
+                Some(s) => {
+                    let next = distinct.len() as u32;
+                    let key = *index.entry(s).or_insert(next);
+                    if key == next {
+                        if distinct.len() == limit {
+                            return None;
+                        }
+                        distinct.push(s);
+                    }
+                    keys.push(key);
+                }
+                None => {
+                    has_null = true;
+                    keys.push(u32::MAX);
+                }
+            }
+        }
+        if has_null {
+            let null_key = distinct.len() as u32;
+            for k in keys.iter_mut().filter(|k| **k == u32::MAX) {
+                *k = null_key;
+            }
+        }
+        let values: StringArray = distinct.iter().map(|s| Some(*s)).chain(has_null.then_some(None)).collect();
+        Some(DistinctValues { values: Arc::new(values), keys: UInt32Array::from(keys) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::common::DFSchema;
+    use datafusion::logical_expr::{Operator, binary_expr};
+    use datafusion::prelude::{SessionContext, col, lit, when};
+
+    fn conjunct(expr: datafusion::prelude::Expr, schema: &Schema) -> Arc<dyn PhysicalExpr> {
+        let ctx = SessionContext::new();
+        let df_schema = DFSchema::try_from(schema.clone()).unwrap();
+        ctx.create_physical_expr(expr, &df_schema).unwrap()
+    }
+
+    fn schema() -> Schema {
+        Schema::new(vec![Field::new("code", DataType::Int32, true), Field::new("agent", DataType::Utf8, true), Field::new("verb", DataType::Utf8, true)])
+    }
+
+    fn batch(agents: Vec<Option<&str>>) -> RecordBatch {
+        let n = agents.len();
+        let codes = datafusion::arrow::array::Int32Array::from(vec![200; n]);
+        let verbs: StringArray = (0..n).map(|i| Some(if i % 2 == 0 { "get" } else { "list" })).collect();
+        RecordBatch::try_new(Arc::new(schema()), vec![Arc::new(codes), Arc::new(StringArray::from(agents)), Arc::new(verbs)]).unwrap()
+    }
+
+    /// Per distinct value and per row give the same mask, nulls included.
+    #[test]
+    fn per_value_equals_per_row() {
+        let mut agents: Vec<Option<&str>> = Vec::new();
+        for i in 0..400 {
+            agents.push(match i % 5 {
+                0 => Some("curl/8.1"),
+                1 => None,
+                2 => Some("kubectl/v1.30"),
+                3 => Some("python-requests/2.31"),
+                _ => Some("Curl-ish"),
+            });
+        }
+        let batch = batch(agents);
+        let exprs = [
+            binary_expr(when(col("agent").is_not_null(), col("agent")).otherwise(lit("")).unwrap(), Operator::RegexIMatch, lit("^(curl|python)")),
+            binary_expr(col("agent"), Operator::RegexNotMatch, lit("^kubectl")),
+            col("agent").eq(lit("curl/8.1")),
+            col("agent").is_null(),
+            col("agent").not_eq(lit("curl/8.1")),
+            col("agent").ilike(lit("curl%")),
+        ];
+        for e in exprs {
+            let expr = conjunct(e.clone(), &schema());
+            let one = OnOneColumn::of(&expr, &schema()).unwrap_or_else(|| panic!("{e} reads one column"));
+            assert_eq!(one.column, 1);
+            let distinct = DistinctValues::of(batch.column(1)).expect("few distinct values");
+            assert_eq!(distinct.values.len(), 5);
+            let per_row = expr.evaluate(&batch).unwrap().into_array(batch.num_rows()).unwrap();
+            let per_row = match per_row.as_boolean() {
+                b if b.nulls().is_some() => prep_null_mask_filter(b),
+                b => b.clone(),
+            };
+            assert_eq!(one.mask(&distinct).unwrap(), per_row, "{e}");
+        }
+    }
+
+    #[test]
+    fn only_single_string_column_conjuncts_qualify() {
+        let s = schema();
+        assert!(OnOneColumn::of(&conjunct(col("code").eq(lit(200)), &s), &s).is_none());
+        assert!(OnOneColumn::of(&conjunct(col("agent").eq(col("verb")), &s), &s).is_none());
+        assert_eq!(OnOneColumn::of(&conjunct(col("verb").in_list(vec![lit("get")], false), &s), &s).unwrap().column, 2);
+    }
+
+    #[test]
+    fn many_distinct_values_are_left_to_per_row_evaluation() {
+        let uris: Vec<String> = (0..1000).map(|i| format!("/api/v1/pods/{i}")).collect();
+        let column: ArrayRef = Arc::new(StringArray::from_iter_values(uris.iter()));
+        assert!(DistinctValues::of(&column).is_none());
+    }
+}
