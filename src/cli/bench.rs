@@ -44,6 +44,24 @@ pub struct BenchArgs {
     /// Print one JSON object per measurement instead of text.
     #[arg(long)]
     json: bool,
+    /// Run the bare scan and the pack this many times, alternating, and report the median run
+    /// of each (this machine's timings vary by 15% or more from run to run).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+}
+
+/// CPU time (user + system, all threads) this process has used so far, in seconds (Linux).
+fn cpu_seconds() -> f64 {
+    let read = || -> Option<f64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let mut fields = rest.split_whitespace().skip(11);
+        let (utime, stime): (f64, f64) = (fields.next()?.parse().ok()?, fields.next()?.parse().ok()?);
+        // Clock ticks; 100 per second on every Linux this runs on (USER_HZ).
+        Some((utime + stime) / 100.0)
+    };
+    read().unwrap_or(0.0)
 }
 
 /// Peak resident set size of this process in MiB (Linux), if known.
@@ -68,6 +86,7 @@ struct Measurement {
     events: i64,
     rules: usize,
     seconds: f64,
+    cpu_seconds: f64,
     events_per_s: f64,
     parquet_mb_per_s: f64,
     peak_rss_mib: f64,
@@ -128,32 +147,39 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
         ensure_data(&dir, shape, args.events, args.hours)?;
         let config = shape_config(&dir, shape, &args.chunk)?;
 
-        reset_peak_rss();
-        let lake = AuditLake::open(&config, TimeWindow::default()).await?;
-        let started = Instant::now();
-        let events = bare_scan(&lake, &rule_refs).await?;
-        let scan = started.elapsed().as_secs_f64();
-        let totals = lake.report().totals();
-        out.push(measure(shape, "bare_scan", events, 0, scan, totals.bytes_read, totals.objects_opened, 0));
+        let (mut scans, mut packs) = (Vec::new(), Vec::new());
+        let mut events = 0;
+        for _ in 0..args.repeat.max(1) {
+            reset_peak_rss();
+            let lake = AuditLake::open(&config, TimeWindow::default()).await?;
+            let (started, cpu) = (Instant::now(), cpu_seconds());
+            events = bare_scan(&lake, &rule_refs).await?;
+            let scan = started.elapsed().as_secs_f64();
+            let totals = lake.report().totals();
+            scans.push(measure(shape, "bare_scan", events, 0, (scan, cpu_seconds() - cpu), totals.bytes_read, totals.objects_opened, 0));
 
-        reset_peak_rss();
-        let lake = AuditLake::open(&config, TimeWindow::default()).await?;
-        let started = Instant::now();
-        let PackResults { results, cost, chunks } = lake.run_pack(&rule_refs, TimeWindow::default(), ObjectScope::Listing).await?;
-        let pack = started.elapsed().as_secs_f64();
-        if !args.json {
-            println!("{:<16} evaluated in {chunks} event-time chunk(s) of at most {}", shape.as_str(), args.chunk);
-            let top: Vec<String> = cost.iter().take(12).map(|(id, t)| format!("{id} {:.2}s", t.as_secs_f64())).collect();
-            println!("{:<16} costliest rule plans in the pack (CPU, scan excluded): {}", shape.as_str(), top.join(", "));
+            reset_peak_rss();
+            let lake = AuditLake::open(&config, TimeWindow::default()).await?;
+            let (started, cpu) = (Instant::now(), cpu_seconds());
+            let PackResults { results, cost, chunks } = lake.run_pack(&rule_refs, TimeWindow::default(), ObjectScope::Listing).await?;
+            let pack = started.elapsed().as_secs_f64();
+            let cpu = cpu_seconds() - cpu;
+            if !args.json && packs.is_empty() {
+                println!("{:<16} evaluated in {chunks} event-time chunk(s) of at most {}", shape.as_str(), args.chunk);
+                let top: Vec<String> = cost.iter().take(12).map(|(id, t)| format!("{id} {:.2}s", t.as_secs_f64())).collect();
+                println!("{:<16} costliest rule plans in the pack (CPU, scan excluded): {}", shape.as_str(), top.join(", "));
+            }
+            let hits = results.iter().map(|(_, b)| b.iter().map(|b| b.num_rows()).sum::<usize>()).sum();
+            let totals = lake.report().totals();
+            packs.push(measure(shape, "full_pack", events, rules.len(), (pack, cpu), totals.bytes_read, totals.objects_opened, hits));
         }
-        let hits = results.iter().map(|(_, b)| b.iter().map(|b| b.num_rows()).sum::<usize>()).sum();
-        let totals = lake.report().totals();
-        out.push(measure(shape, "full_pack", events, rules.len(), pack, totals.bytes_read, totals.objects_opened, hits));
+        out.push(median(scans));
+        out.push(median(packs));
 
         if args.naive {
             reset_peak_rss();
             let lake = AuditLake::open(&config, TimeWindow::default()).await?;
-            let started = Instant::now();
+            let (started, cpu) = (Instant::now(), cpu_seconds());
             let mut hits = 0;
             let mut per_rule = Vec::with_capacity(rules.len());
             for rule in &rules {
@@ -162,7 +188,7 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
                 hits += batches.iter().map(|b| b.num_rows()).sum::<usize>();
                 per_rule.push((t.elapsed().as_secs_f64(), rule.meta.id.as_str()));
             }
-            let naive = started.elapsed().as_secs_f64();
+            let naive = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu);
             // Each of these is one scan plus the rule: the ones far above the bare scan are
             // where the pack's cost is.
             per_rule.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -178,8 +204,8 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
                 println!("{}", serde_json::to_string(m)?);
             } else {
                 println!(
-                    "{:<16} {:<19} {:>10} events {:>3} rules {:>8.2}s {:>12.0} events/s {:>8.1} MB/s  peak RSS {:>6.0} MiB  objects opened {:>6}  hits {}",
-                    m.shape, m.phase, m.events, m.rules, m.seconds, m.events_per_s, m.parquet_mb_per_s, m.peak_rss_mib, m.objects_opened, m.hits
+                    "{:<16} {:<19} {:>10} events {:>3} rules {:>8.2}s (CPU {:>6.2}s) {:>12.0} events/s {:>8.1} MB/s  peak RSS {:>6.0} MiB  objects opened {:>6}  hits {}",
+                    m.shape, m.phase, m.events, m.rules, m.seconds, m.cpu_seconds, m.events_per_s, m.parquet_mb_per_s, m.peak_rss_mib, m.objects_opened, m.hits
                 );
             }
         }
@@ -195,8 +221,9 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn measure(shape: SourceFormat, phase: &'static str, events: i64, rules: usize, seconds: f64, bytes: u64, objects_opened: u64, hits: usize) -> Measurement {
+fn measure(shape: SourceFormat, phase: &'static str, events: i64, rules: usize, (seconds, cpu_seconds): (f64, f64), bytes: u64, objects_opened: u64, hits: usize) -> Measurement {
     Measurement {
+        cpu_seconds,
         shape: shape.as_str().to_owned(),
         phase,
         events,
@@ -208,4 +235,10 @@ fn measure(shape: SourceFormat, phase: &'static str, events: i64, rules: usize, 
         objects_opened,
         hits,
     }
+}
+
+/// The run with the median wall time.
+fn median(mut runs: Vec<Measurement>) -> Measurement {
+    runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    runs.swap_remove(runs.len() / 2)
 }

@@ -14,7 +14,8 @@ use datafusion::arrow::compute::{prep_null_mask_filter, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::HashMap;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::physical_expr::expressions::Column;
+use datafusion::logical_expr::Operator;
+use datafusion::physical_expr::expressions::{BinaryExpr, Column, IsNotNullExpr, IsNullExpr, Literal, NotExpr};
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_plan::PhysicalExpr;
 
@@ -25,6 +26,8 @@ pub struct OnOneColumn {
     /// The conjunct over a batch whose only column is that one.
     expr: Arc<dyn PhysicalExpr>,
     schema: SchemaRef,
+    /// Whether it does more than compare the column with constants: see [`Self::worth_it`].
+    costly: bool,
 }
 
 impl OnOneColumn {
@@ -48,7 +51,14 @@ impl OnOneColumn {
             .ok()?
             .data;
         let schema = Arc::new(Schema::new(vec![Field::new(field.name(), DataType::Utf8, true)]));
-        Some(OnOneColumn { column: index, expr: rewritten, schema })
+        Some(OnOneColumn { column: index, expr: rewritten, schema, costly: costs_more_than_compares(expr) })
+    }
+
+    /// Whether evaluating it per distinct value pays for finding the values: always for a regex,
+    /// `LIKE`, `IN` list, `CASE` or function; for a plain comparison (a few nanoseconds per row)
+    /// only when `conjuncts_on_column` distinct conjuncts read the column, sharing the values.
+    pub fn worth_it(&self, conjuncts_on_column: usize) -> bool {
+        self.costly || conjuncts_on_column >= 4
     }
 
     /// The conjunct's mask over the batch whose column has these distinct values (SQL semantics:
@@ -64,6 +74,23 @@ impl OnOneColumn {
         let rows = take(&per_value, &distinct.keys, None).ok()?;
         Some(rows.as_boolean().clone())
     }
+}
+
+/// Whether `expr` holds anything beyond columns, literals, comparisons, null tests and boolean
+/// logic: a regex, `LIKE`, an `IN` list (hashed per row), `CASE`, a function call or a cast.
+fn costs_more_than_compares(expr: &Arc<dyn PhysicalExpr>) -> bool {
+    let plain = expr.downcast_ref::<Column>().is_some()
+        || expr.downcast_ref::<Literal>().is_some()
+        || expr.downcast_ref::<IsNullExpr>().is_some()
+        || expr.downcast_ref::<IsNotNullExpr>().is_some()
+        || expr.downcast_ref::<NotExpr>().is_some()
+        || expr.downcast_ref::<BinaryExpr>().is_some_and(|b| {
+            matches!(
+                b.op(),
+                Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq | Operator::And | Operator::Or | Operator::IsDistinctFrom | Operator::IsNotDistinctFrom
+            )
+        });
+    !plain || expr.children().into_iter().any(costs_more_than_compares)
 }
 
 /// The distinct values of one string column of a batch.
@@ -155,10 +182,8 @@ mod tests {
         let exprs = [
             binary_expr(when(col("agent").is_not_null(), col("agent")).otherwise(lit("")).unwrap(), Operator::RegexIMatch, lit("^(curl|python)")),
             binary_expr(col("agent"), Operator::RegexNotMatch, lit("^kubectl")),
-            col("agent").eq(lit("curl/8.1")),
-            col("agent").is_null(),
-            col("agent").not_eq(lit("curl/8.1")),
             col("agent").ilike(lit("curl%")),
+            col("agent").like(lit("%ish")).or(col("agent").is_null()),
         ];
         for e in exprs {
             let expr = conjunct(e.clone(), &schema());
@@ -180,7 +205,13 @@ mod tests {
         let s = schema();
         assert!(OnOneColumn::of(&conjunct(col("code").eq(lit(200)), &s), &s).is_none());
         assert!(OnOneColumn::of(&conjunct(col("agent").eq(col("verb")), &s), &s).is_none());
-        assert_eq!(OnOneColumn::of(&conjunct(col("verb").in_list(vec![lit("get")], false), &s), &s).unwrap().column, 2);
+        let like = OnOneColumn::of(&conjunct(col("verb").like(lit("g%")), &s), &s).unwrap();
+        assert_eq!(like.column, 2);
+        assert!(like.worth_it(1));
+        assert!(OnOneColumn::of(&conjunct(col("verb").in_list(vec![lit("get")], false), &s), &s).unwrap().worth_it(1));
+        // A plain comparison costs less per row than finding the values, unless they are shared.
+        let plain = OnOneColumn::of(&conjunct(col("verb").eq(lit("get")).or(col("verb").is_null()), &s), &s).unwrap();
+        assert!(!plain.worth_it(1) && plain.worth_it(4));
     }
 
     #[test]

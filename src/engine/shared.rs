@@ -13,7 +13,7 @@
 //! detection predicates is a small fraction of the stream.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -52,8 +52,11 @@ struct Conjunct {
     expr: Arc<dyn PhysicalExpr>,
     /// What it has kept so far (shared by equal conjuncts of a stream).
     kept: Arc<Selectivity>,
-    /// When it reads one string column: evaluated once per distinct value of the batch.
+    /// When it reads one string column and that pays (see [`order_by_sharing`]): evaluated once
+    /// per distinct value of the batch.
     on_column: Option<OnOneColumn>,
+    /// Set once a batch had too many distinct values in that column: evaluated per row since.
+    many_values: AtomicBool,
 }
 
 /// The rows a conjunct has seen and kept, learnt as batches go by.
@@ -80,17 +83,23 @@ impl Conjunct {
     /// A conjunct over batches of `schema`.
     fn new(expr: Arc<dyn PhysicalExpr>, schema: &Schema) -> Self {
         let on_column = OnOneColumn::of(&expr, schema);
-        Conjunct { key: expr.to_string(), expr, kept: Arc::default(), on_column }
+        Conjunct { key: expr.to_string(), expr, kept: Arc::default(), on_column, many_values: AtomicBool::new(false) }
     }
 
     /// Its mask over `batch` (see [`mask_of`]), through the column's distinct values when it
     /// reads one string column and the batch has few of them.
     fn mask(&self, batch: &RecordBatch, distinct: &mut HashMap<usize, Option<DistinctValues>>) -> Option<BooleanArray> {
         if let Some(one) = &self.on_column
-            && let Some(values) = distinct.entry(one.column).or_insert_with(|| DistinctValues::of(batch.column(one.column)))
-            && let Some(mask) = one.mask(values)
+            && !self.many_values.load(Ordering::Relaxed)
         {
-            return Some(mask);
+            match distinct.entry(one.column).or_insert_with(|| DistinctValues::of(batch.column(one.column))) {
+                Some(values) => {
+                    if let Some(mask) = one.mask(values) {
+                        return Some(mask);
+                    }
+                }
+                None => self.many_values.store(true, Ordering::Relaxed),
+            }
         }
         mask_of(&self.expr, batch)
     }
@@ -127,6 +136,9 @@ struct Sent {
     rows: AtomicU64,
     bytes: AtomicU64,
 }
+
+/// Rule plans' batch size (DataFusion's default is 8192).
+const RULE_BATCH_ROWS: usize = 1024;
 
 /// Batches a bounded subscription may hold before the producer waits for its plan.
 const MAX_QUEUED_BATCHES: usize = 8;
@@ -413,7 +425,11 @@ impl SharedPack {
         let hub = Arc::new(Hub::default());
         // One partition per rule plan: the pack's many plans already keep every core busy, and
         // repartitioning each plan's input (round-robin, then by group key) only copied rows.
-        let rules_ctx = super::new_context_with(datafusion::prelude::SessionConfig::new().with_target_partitions(1))?;
+        // Smaller batches: a filter copies every batch under half the batch size into a full one,
+        // and what a subscription delivers is already filtered, so coalescing it to 8192 rows
+        // copied request bodies once more (per fact view and per rule) for nothing.
+        let config = datafusion::prelude::SessionConfig::new().with_target_partitions(1).with_batch_size(RULE_BATCH_ROWS);
+        let rules_ctx = super::new_context_with(config)?;
         register_allowlists(&rules_ctx, allowlists)?;
         let events = SharedScanTable { schema: source.schema(), hub: Arc::clone(&hub), stream: EVENTS_STREAM };
         rules_ctx.register_table("k8s_events", Arc::new(events))?;
@@ -530,7 +546,8 @@ impl SharedPack {
 
 /// Gives equal conjuncts of a stream one [`Selectivity`], and orders each subscriber's cheap
 /// conjuncts by how many subscribers share them, most first: the order `fan_out` keeps among
-/// conjuncts equally selective so far (shared masks are computed once per batch anyway).
+/// conjuncts equally selective so far (shared masks are computed once per batch anyway). Keeps
+/// per-distinct-value evaluation for the conjuncts where it pays.
 fn order_by_sharing(subscribers: &mut [Subscriber]) {
     let mut shared: HashMap<String, (usize, Arc<Selectivity>)> = HashMap::new();
     for s in subscribers.iter() {
@@ -538,9 +555,23 @@ fn order_by_sharing(subscribers: &mut [Subscriber]) {
             shared.entry(c.key.clone()).or_insert_with(|| (0, Arc::clone(&c.kept))).0 += 1;
         }
     }
+    // Distinct conjuncts per string column: those share the column's distinct values.
+    let mut on_column: HashMap<usize, usize> = HashMap::new();
+    let mut counted = std::collections::HashSet::new();
+    for c in subscribers.iter().flat_map(|s| &s.cheap) {
+        if let Some(one) = &c.on_column
+            && counted.insert(c.key.as_str())
+        {
+            *on_column.entry(one.column).or_default() += 1;
+        }
+    }
+    drop(counted);
     for s in subscribers.iter_mut() {
         for c in &mut s.cheap {
             c.kept = Arc::clone(&shared[&c.key].1);
+            if c.on_column.as_ref().is_some_and(|one| !one.worth_it(on_column[&one.column])) {
+                c.on_column = None;
+            }
         }
         s.cheap.sort_by_key(|c| std::cmp::Reverse(shared[&c.key].0));
     }
