@@ -80,10 +80,14 @@ impl Selectivity {
 }
 
 impl Conjunct {
-    /// A conjunct over batches of `schema`.
-    fn new(expr: Arc<dyn PhysicalExpr>, schema: &Schema) -> Self {
-        let on_column = OnOneColumn::of(&expr, schema);
-        Conjunct { key: expr.to_string(), expr, kept: Arc::default(), on_column, many_values: AtomicBool::new(false) }
+    fn new(expr: Arc<dyn PhysicalExpr>) -> Self {
+        Conjunct { key: expr.to_string(), expr, kept: Arc::default(), on_column: None, many_values: AtomicBool::new(false) }
+    }
+
+    /// A cheap conjunct over whole batches of `schema`: one on a single string column may be
+    /// evaluated per distinct value.
+    fn cheap(expr: Arc<dyn PhysicalExpr>, schema: &Schema) -> Self {
+        Conjunct { on_column: OnOneColumn::of(&expr, schema), ..Conjunct::new(expr) }
     }
 
     /// Its mask over `batch` (see [`mask_of`]), through the column's distinct values when it
@@ -228,7 +232,7 @@ impl TableProvider for SharedScanTable {
             if is_costly(&expr) {
                 costly_exprs.push(e.clone());
             } else {
-                cheap.push(Conjunct::new(expr, &self.schema));
+                cheap.push(Conjunct::cheap(expr, &self.schema));
             }
         }
         // Costly conjuncts run on the rows the cheap ones keep, copied out of the batch: copy
@@ -251,7 +255,7 @@ impl TableProvider for SharedScanTable {
             let costly = costly_exprs
                 .into_iter()
                 .filter_map(|e| state.create_physical_expr(e, &narrow_schema).ok())
-                .map(|e| Conjunct::new(e, narrow_schema.as_arrow()))
+                .map(Conjunct::new)
                 .collect();
             let relative = wanted.iter().map(|w| needed.iter().position(|n| n == w).expect("needed holds wanted")).collect();
             (Some(needed), relative, costly)
@@ -307,6 +311,10 @@ async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
     let mut distinct: HashMap<usize, Option<DistinctValues>> = HashMap::new();
     let mut order: Vec<(bool, f64, &Conjunct)> = Vec::new();
     for s in subscribers {
+        // A subscriber that hung up (its plan failed or finished early) costs nothing more.
+        if s.tx.is_closed() {
+            continue;
+        }
         let mut mask: Option<BooleanArray> = None;
         let mut none_left = false;
         // Once no row is left the rest are not evaluated, which for selective detection
@@ -345,7 +353,7 @@ async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
                 tokio::time::sleep(std::time::Duration::from_micros(200)).await;
             }
         }
-        // A subscriber that hung up (its plan failed or finished early) just stops receiving.
+        // A subscriber that hung up meanwhile just stops receiving.
         if let Some(out) = out {
             if let Ok(b) = &out {
                 s.sent.rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
