@@ -457,10 +457,27 @@ impl SharedPack {
             rules_ctx.register_table(*name, Arc::new(SharedScanTable { schema: plan.schema(), hub: Arc::clone(&hub), stream }))?;
             views.push(plan);
         }
+        // Parsing, inlining allow-lists and optimizing are most of the planning and run on every
+        // core. Physical planning, where scans subscribe, stays one rule at a time, so a rule's
+        // subscriptions are the ones added while it is planned.
+        let mut optimizing = tokio::task::JoinSet::new();
+        for (i, (_, sql)) in queries.iter().enumerate() {
+            let (ctx, sql) = (rules_ctx.clone(), (*sql).to_owned());
+            optimizing.spawn(async move {
+                let (state, plan) = super::constants::plan_sql(&ctx, &sql).await?.into_parts();
+                let plan = state.optimize(&plan)?;
+                Ok::<_, DataFusionError>((i, state, plan))
+            });
+        }
+        let mut optimized: Vec<Option<_>> = (0..queries.len()).map(|_| None).collect();
+        while let Some(done) = optimizing.join_next().await {
+            let (i, state, plan) = done.map_err(|e| Error::Output(format!("rule planning task failed: {e}")))??;
+            optimized[i] = Some((state, plan));
+        }
         let mut plans = Vec::with_capacity(queries.len());
-        for (id, sql) in queries {
+        for ((id, _), (state, logical)) in queries.iter().zip(optimized.into_iter().flatten()) {
             let before = hub.subscribers.lock().expect("hub lock poisoned").len();
-            let plan = super::constants::plan_sql(&rules_ctx, sql).await?.create_physical_plan().await?;
+            let plan = state.query_planner().create_physical_plan(&logical, &state).await?;
             let mut subs = hub.subscribers.lock().expect("hub lock poisoned");
             if subs.len() - before > 1 {
                 for s in &mut subs[before..] {
