@@ -5,7 +5,8 @@
 //! runs a million times per million events; a batch of audit events holds a few dozen user agents.
 //! So the column's distinct values are found once per batch (shared by every conjunct on it), the
 //! conjunct runs over those, and each row takes its value's answer. A column with too many
-//! distinct values in a batch (request URIs, audit ids) is evaluated row by row as before.
+//! distinct values in a batch (request URIs, audit ids) is evaluated row by row as before
+//! ([`mask_of`]).
 
 use std::sync::Arc;
 
@@ -65,15 +66,21 @@ impl OnOneColumn {
     /// a NULL result does not keep the row); `None` when it cannot be evaluated.
     pub fn mask(&self, distinct: &DistinctValues) -> Option<BooleanArray> {
         let values = RecordBatch::try_new(Arc::clone(&self.schema), vec![Arc::clone(&distinct.values)]).ok()?;
-        let per_value = self.expr.evaluate(&values).and_then(|v| v.into_array(values.num_rows())).ok()?;
-        let per_value = per_value.as_boolean_opt()?;
-        let per_value = match per_value.nulls() {
-            Some(_) => prep_null_mask_filter(per_value),
-            None => per_value.clone(),
-        };
+        let per_value = mask_of(&self.expr, &values)?;
         let rows = take(&per_value, &distinct.keys, None).ok()?;
         Some(rows.as_boolean().clone())
     }
+}
+
+/// Evaluates a predicate to a mask; `None` when it cannot be evaluated (the plan filters again).
+pub fn mask_of(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Option<BooleanArray> {
+    let value = expr.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())).ok()?;
+    let mask = value.as_boolean_opt()?;
+    // SQL semantics: a NULL predicate does not keep the row.
+    Some(match mask.nulls() {
+        Some(_) => prep_null_mask_filter(mask),
+        None => mask.clone(),
+    })
 }
 
 /// Whether `expr` holds anything beyond columns, literals, comparisons, null tests and boolean
@@ -191,11 +198,7 @@ mod tests {
             assert_eq!(one.column, 1);
             let distinct = DistinctValues::of(batch.column(1)).expect("few distinct values");
             assert_eq!(distinct.values.len(), 5);
-            let per_row = expr.evaluate(&batch).unwrap().into_array(batch.num_rows()).unwrap();
-            let per_row = match per_row.as_boolean() {
-                b if b.nulls().is_some() => prep_null_mask_filter(b),
-                b => b.clone(),
-            };
+            let per_row = mask_of(&expr, &batch).unwrap();
             assert_eq!(one.mask(&distinct).unwrap(), per_row, "{e}");
         }
     }

@@ -13,13 +13,14 @@
 //! detection predicates is a small fraction of the stream.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::array::{BooleanArray, RecordBatch};
 use datafusion::arrow::compute::kernels::boolean::and;
-use datafusion::arrow::compute::{filter_record_batch, prep_null_mask_filter};
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::DFSchema;
@@ -36,7 +37,7 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 
-use super::distinct::{DistinctValues, OnOneColumn};
+use super::distinct::{DistinctValues, OnOneColumn, mask_of};
 use super::facts;
 use super::{Allowlists, register_allowlists};
 use crate::normalize::schema::{AUDIT_EVENTS_TABLE, audit_events_schema};
@@ -291,17 +292,6 @@ fn is_costly(expr: &Arc<dyn PhysicalExpr>) -> bool {
     expr.children().into_iter().any(is_costly)
 }
 
-/// Evaluates a predicate to a mask; `None` when it cannot be evaluated (the plan filters again).
-fn mask_of(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Option<BooleanArray> {
-    let value = expr.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())).ok()?;
-    let mask = value.as_boolean_opt()?;
-    // SQL semantics: a NULL predicate does not keep the row.
-    Some(match Array::nulls(mask) {
-        Some(_) => prep_null_mask_filter(mask),
-        None => mask.clone(),
-    })
-}
-
 /// Offers one batch to every subscriber: evaluate its pre-filter (cheap conjuncts on the whole
 /// batch, each distinct one once per batch; costly ones only on the rows those keep), project,
 /// then copy only the matching rows of the projected columns, and send; waits while a bounded
@@ -469,13 +459,13 @@ impl SharedPack {
                 Ok::<_, DataFusionError>((i, state, plan))
             });
         }
-        let mut optimized: Vec<Option<_>> = (0..queries.len()).map(|_| None).collect();
+        let mut optimized = Vec::with_capacity(queries.len());
         while let Some(done) = optimizing.join_next().await {
-            let (i, state, plan) = done.map_err(|e| Error::Output(format!("rule planning task failed: {e}")))??;
-            optimized[i] = Some((state, plan));
+            optimized.push(done.map_err(|e| Error::Output(format!("rule planning task failed: {e}")))??);
         }
+        optimized.sort_by_key(|(i, _, _)| *i);
         let mut plans = Vec::with_capacity(queries.len());
-        for ((id, _), (state, logical)) in queries.iter().zip(optimized.into_iter().flatten()) {
+        for ((id, _), (_, state, logical)) in queries.iter().zip(optimized) {
             let before = hub.subscribers.lock().expect("hub lock poisoned").len();
             let plan = state.query_planner().create_physical_plan(&logical, &state).await?;
             let mut subs = hub.subscribers.lock().expect("hub lock poisoned");
@@ -575,22 +565,19 @@ impl SharedPack {
 /// per-distinct-value evaluation for the conjuncts where it pays.
 fn order_by_sharing(subscribers: &mut [Subscriber]) {
     let mut shared: HashMap<String, (usize, Arc<Selectivity>)> = HashMap::new();
-    for s in subscribers.iter() {
-        for c in &s.cheap {
-            shared.entry(c.key.clone()).or_insert_with(|| (0, Arc::clone(&c.kept))).0 += 1;
-        }
-    }
     // Distinct conjuncts per string column: those share the column's distinct values.
     let mut on_column: HashMap<usize, usize> = HashMap::new();
-    let mut counted = std::collections::HashSet::new();
     for c in subscribers.iter().flat_map(|s| &s.cheap) {
-        if let Some(one) = &c.on_column
-            && counted.insert(c.key.as_str())
-        {
-            *on_column.entry(one.column).or_default() += 1;
+        match shared.entry(c.key.clone()) {
+            Entry::Occupied(mut e) => e.get_mut().0 += 1,
+            Entry::Vacant(e) => {
+                e.insert((1, Arc::clone(&c.kept)));
+                if let Some(one) = &c.on_column {
+                    *on_column.entry(one.column).or_default() += 1;
+                }
+            }
         }
     }
-    drop(counted);
     for s in subscribers.iter_mut() {
         for c in &mut s.cheap {
             c.kept = Arc::clone(&shared[&c.key].1);
