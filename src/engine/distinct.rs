@@ -6,12 +6,15 @@
 //! So the column's distinct values are found once per batch (shared by every conjunct on it), the
 //! conjunct runs over those, and each row takes its value's answer. A column with too many
 //! distinct values in a batch (request URIs, audit ids) is evaluated row by row as before
-//! ([`mask_of`]).
+//! ([`mask_of`]). The answers are remembered per value across batches, so once a stream's user
+//! agents and verbs have been seen a conjunct costs a hash lookup per distinct value, and a regex
+//! is not even compiled again (DataFusion compiles a pattern on every evaluation).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array};
-use datafusion::arrow::compute::{prep_null_mask_filter, take};
+use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::compute::prep_null_mask_filter;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::HashMap;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -29,6 +32,40 @@ pub struct OnOneColumn {
     schema: SchemaRef,
     /// Whether it does more than compare the column with constants: see [`Self::worth_it`].
     costly: bool,
+    /// Answers already known, shared by the stream's producers.
+    memo: Mutex<Memo>,
+}
+
+/// A conjunct's answer (NULL counted as false) per value it has been evaluated on.
+#[derive(Default)]
+struct Memo {
+    values: HashMap<String, bool>,
+    null: Option<bool>,
+}
+
+/// Values a conjunct remembers before it forgets them all and starts again: a column with this
+/// many values over the stream is not one where remembering pays.
+const MEMO_VALUES: usize = 4096;
+
+impl Memo {
+    fn get(&self, value: Option<&str>) -> Option<bool> {
+        match value {
+            Some(v) => self.values.get(v).copied(),
+            None => self.null,
+        }
+    }
+
+    fn insert(&mut self, value: Option<&str>, answer: bool) {
+        match value {
+            Some(v) => {
+                if self.values.len() >= MEMO_VALUES {
+                    self.values.clear();
+                }
+                self.values.insert(v.to_owned(), answer);
+            }
+            None => self.null = Some(answer),
+        }
+    }
 }
 
 impl OnOneColumn {
@@ -52,7 +89,7 @@ impl OnOneColumn {
             .ok()?
             .data;
         let schema = Arc::new(Schema::new(vec![Field::new(field.name(), DataType::Utf8, true)]));
-        Some(OnOneColumn { column: index, expr: rewritten, schema, costly: costs_more_than_compares(expr) })
+        Some(OnOneColumn { column: index, expr: rewritten, schema, costly: costs_more_than_compares(expr), memo: Mutex::default() })
     }
 
     /// Whether evaluating it per distinct value pays for finding the values: always for a regex,
@@ -63,12 +100,30 @@ impl OnOneColumn {
     }
 
     /// The conjunct's mask over the batch whose column has these distinct values (SQL semantics:
-    /// a NULL result does not keep the row); `None` when it cannot be evaluated.
+    /// a NULL result does not keep the row); `None` when it cannot be evaluated. Only values not
+    /// seen in an earlier batch are evaluated.
     pub fn mask(&self, distinct: &DistinctValues) -> Option<BooleanArray> {
-        let values = RecordBatch::try_new(Arc::clone(&self.schema), vec![Arc::clone(&distinct.values)]).ok()?;
-        let per_value = mask_of(&self.expr, &values)?;
-        let rows = take(&per_value, &distinct.keys, None).ok()?;
-        Some(rows.as_boolean().clone())
+        let values = distinct.values.as_string::<i32>();
+        let value = |i: usize| values.is_valid(i).then(|| values.value(i));
+        let mut answers: Vec<Option<bool>> = {
+            let memo = self.memo.lock().ok()?;
+            (0..values.len()).map(|i| memo.get(value(i))).collect()
+        };
+        let unknown: Vec<usize> = (0..values.len()).filter(|&i| answers[i].is_none()).collect();
+        if !unknown.is_empty() {
+            // Evaluated outside the lock: the stream's other producer may be evaluating too.
+            let missing: StringArray = unknown.iter().map(|&i| value(i)).collect();
+            let batch = RecordBatch::try_new(Arc::clone(&self.schema), vec![Arc::new(missing)]).ok()?;
+            let evaluated = mask_of(&self.expr, &batch)?;
+            let mut memo = self.memo.lock().ok()?;
+            for (j, &i) in unknown.iter().enumerate() {
+                answers[i] = Some(evaluated.value(j));
+                memo.insert(value(i), evaluated.value(j));
+            }
+        }
+        let answers: Vec<bool> = answers.into_iter().map(|a| a.unwrap_or(false)).collect();
+        let keys = distinct.keys.values();
+        Some(BooleanArray::new(BooleanBuffer::collect_bool(keys.len(), |row| answers[keys[row] as usize]), None))
     }
 }
 
@@ -165,7 +220,7 @@ mod tests {
         Schema::new(vec![Field::new("code", DataType::Int32, true), Field::new("agent", DataType::Utf8, true), Field::new("verb", DataType::Utf8, true)])
     }
 
-    fn batch(agents: Vec<Option<&str>>) -> RecordBatch {
+    fn batch_of(agents: Vec<Option<&str>>) -> RecordBatch {
         let n = agents.len();
         let codes = datafusion::arrow::array::Int32Array::from(vec![200; n]);
         let verbs: StringArray = (0..n).map(|i| Some(if i % 2 == 0 { "get" } else { "list" })).collect();
@@ -185,7 +240,7 @@ mod tests {
                 _ => Some("Curl-ish"),
             });
         }
-        let batch = batch(agents);
+        let batch = batch_of(agents);
         let exprs = [
             binary_expr(when(col("agent").is_not_null(), col("agent")).otherwise(lit("")).unwrap(), Operator::RegexIMatch, lit("^(curl|python)")),
             binary_expr(col("agent"), Operator::RegexNotMatch, lit("^kubectl")),
@@ -200,6 +255,13 @@ mod tests {
             assert_eq!(distinct.values.len(), 5);
             let per_row = mask_of(&expr, &batch).unwrap();
             assert_eq!(one.mask(&distinct).unwrap(), per_row, "{e}");
+            // Again, now from the answers remembered, and on a batch with a value not seen yet.
+            assert_eq!(one.mask(&distinct).unwrap(), per_row, "{e} remembered");
+            let mut more = vec![Some("wget/1.21"), Some("curl/8.1"), None, Some("kubectl/v1.30")];
+            more.extend([Some("Curl-ish"); 30]);
+            let more = batch_of(more);
+            let distinct = DistinctValues::of(more.column(1)).expect("few distinct values");
+            assert_eq!(one.mask(&distinct).unwrap(), mask_of(&expr, &more).unwrap(), "{e} new value");
         }
     }
 

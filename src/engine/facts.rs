@@ -11,7 +11,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::cast::as_string_array;
 use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, SimpleScalarUDF, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
@@ -404,14 +404,14 @@ fn push_list(b: &mut ListBuilder<StringBuilder>, items: &[String], valid: bool) 
     b.append(valid);
 }
 
-fn pod_facts_array(bodies: &StringArray) -> DfResult<ArrayRef> {
+fn pod_facts_array(bodies: &[Option<&str>]) -> DfResult<ArrayRef> {
     let n = bodies.len();
     let mut bools: Vec<BooleanBuilder> = (0..5).map(|_| BooleanBuilder::with_capacity(n)).collect();
     let mut lists: Vec<ListBuilder<StringBuilder>> = (0..3).map(|_| ListBuilder::new(StringBuilder::new())).collect();
     let mut sa = StringBuilder::new();
     let mut valid = Vec::with_capacity(n);
     for i in 0..n {
-        let f = if bodies.is_valid(i) { pod_facts(bodies.value(i)) } else { None };
+        let f = bodies[i].and_then(pod_facts);
         valid.push(f.is_some());
         let f = f.unwrap_or_default();
         for (b, v) in bools.iter_mut().zip([f.privileged, f.host_pid, f.host_network, f.host_ipc, f.run_as_root]) {
@@ -429,13 +429,13 @@ fn pod_facts_array(bodies: &StringArray) -> DfResult<ArrayRef> {
     Ok(Arc::new(StructArray::try_new(fields, cols, Some(valid.into()))?))
 }
 
-fn rbac_facts_array(bodies: &StringArray) -> DfResult<ArrayRef> {
+fn rbac_facts_array(bodies: &[Option<&str>]) -> DfResult<ArrayRef> {
     let n = bodies.len();
     let (mut kind, mut name) = (StringBuilder::new(), StringBuilder::new());
     let mut lists: Vec<ListBuilder<StringBuilder>> = (0..4).map(|_| ListBuilder::new(StringBuilder::new())).collect();
     let mut valid = Vec::with_capacity(n);
     for i in 0..n {
-        let f = if bodies.is_valid(i) { rbac_facts(bodies.value(i)) } else { None };
+        let f = bodies[i].and_then(rbac_facts);
         valid.push(f.is_some());
         let f = f.unwrap_or_default();
         kind.append_option(f.role_ref_kind);
@@ -552,32 +552,32 @@ fn list_strings(l: &datafusion::arrow::array::ListArray, row: usize) -> Vec<Stri
 }
 
 /// A UDF mapping one text column to text, row by row (nulls stay null).
-fn string_udf(name: &str, f: fn(&str) -> Option<String>) -> datafusion::logical_expr::ScalarUDF {
-    create_udf(
-        name,
-        vec![DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(move |args| {
-            let a = arrays(args)?;
-            let out: StringArray = as_string_array(&a[0])?.iter().map(|v| v.and_then(f)).collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
-    )
+fn string_udf(name: &str, f: fn(&str) -> Option<String>) -> ScalarUDF {
+    text_udf(name, DataType::Utf8, move |texts| Ok(Arc::new(texts.iter().map(|v| v.and_then(f)).collect::<StringArray>())))
 }
 
-/// A UDF deriving a facts struct from a JSON body column.
-fn json_facts_udf(name: &str, ty: DataType, f: fn(&StringArray) -> DfResult<ArrayRef>) -> datafusion::logical_expr::ScalarUDF {
-    create_udf(
+/// A UDF reading facts out of a JSON body column, row by row.
+fn json_facts_udf(name: &str, ty: DataType, f: fn(&[Option<&str>]) -> DfResult<ArrayRef>) -> ScalarUDF {
+    text_udf(name, ty, f)
+}
+
+/// A UDF of one text argument, `Utf8` or `Utf8View`: the shared scan passes request bodies as
+/// views (see `engine::shared`), which a `Utf8`-only signature would copy into a new array first.
+fn text_udf(name: &str, ty: DataType, f: impl Fn(&[Option<&str>]) -> DfResult<ArrayRef> + Send + Sync + 'static) -> ScalarUDF {
+    let signature = Signature::uniform(1, vec![DataType::Utf8, DataType::Utf8View], Volatility::Immutable);
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
         name,
-        vec![DataType::Utf8],
+        signature,
         ty,
-        Volatility::Immutable,
         Arc::new(move |args| {
             let a = arrays(args)?;
-            Ok(ColumnarValue::Array(f(as_string_array(&a[0])?)?))
+            let texts: Vec<Option<&str>> = match a[0].data_type() {
+                DataType::Utf8View => a[0].as_string_view().iter().collect(),
+                _ => as_string_array(&a[0])?.iter().collect(),
+            };
+            Ok(ColumnarValue::Array(f(&texts)?))
         }),
-    )
+    ))
 }
 
 /// The views rules read. Each adds facts to `audit_events` rows; none filters what a rule might need.

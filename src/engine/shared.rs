@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{BooleanArray, RecordBatch};
+use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringViewArray};
 use datafusion::arrow::compute::kernels::boolean::and;
-use datafusion::arrow::compute::filter_record_batch;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::DFSchema;
 use datafusion::datasource::{TableProvider, TableType};
@@ -40,7 +40,7 @@ use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use super::distinct::{DistinctValues, OnOneColumn, mask_of};
 use super::facts;
 use super::{Allowlists, register_allowlists};
-use crate::normalize::schema::{AUDIT_EVENTS_TABLE, audit_events_schema};
+use crate::normalize::schema::{AUDIT_EVENTS_TABLE, REQUEST_OBJECT, RESPONSE_OBJECT, audit_events_schema};
 use crate::{Error, Result};
 
 type Batch = DfResult<RecordBatch>;
@@ -124,11 +124,16 @@ struct Subscriber {
     narrowed: Option<Vec<usize>>,
     /// The plan's columns (of the narrowed batch when there is one).
     projection: Vec<usize>,
+    /// Every column of the stream it reads (plan and pre-filter): a fact view computes only these.
+    reads: Vec<usize>,
     tx: UnboundedSender<Batch>,
     /// Batches sent and not yet taken by the plan.
     queued: Arc<AtomicUsize>,
     /// What it has been sent, for the debug log.
     sent: Arc<Sent>,
+    /// Whether request bodies are copied out of the shared batch's buffers (see [`BodyViews`]):
+    /// rule plans may hold what they receive until they finish; a fact view streams it on.
+    compact: bool,
     /// Whether the producer waits for this plan when it falls behind. Only plans with a single
     /// subscription may be waited for: a plan reading two (a self-join) may drain one only after
     /// the other has ended, and waiting for it could deadlock.
@@ -236,20 +241,18 @@ impl TableProvider for SharedScanTable {
                 cheap.push(Conjunct::cheap(expr, &self.schema));
             }
         }
+        let columns_of = |e: &Expr| -> Vec<usize> { e.column_refs().into_iter().filter_map(|c| self.schema.index_of(&c.name).ok()).collect() };
+        let wanted = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let mut reads: Vec<usize> = wanted.iter().copied().chain(filters.iter().flat_map(columns_of)).collect();
+        reads.sort_unstable();
+        reads.dedup();
         // Costly conjuncts run on the rows the cheap ones keep, copied out of the batch: copy
         // only the columns they and the plan read (request bodies are most of a batch's bytes).
-        let wanted = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
         let (narrowed, projection, costly) = if costly_exprs.is_empty() {
             (None, wanted.clone(), Vec::new())
         } else {
             let mut needed = wanted.clone();
-            for e in &costly_exprs {
-                for c in e.column_refs() {
-                    if let Ok(i) = self.schema.index_of(&c.name) {
-                        needed.push(i);
-                    }
-                }
-            }
+            needed.extend(costly_exprs.iter().flat_map(columns_of));
             needed.sort_unstable();
             needed.dedup();
             let narrow_schema = DFSchema::try_from(self.schema.project(&needed)?)?;
@@ -270,6 +273,8 @@ impl TableProvider for SharedScanTable {
             costly,
             narrowed,
             projection,
+            reads,
+            compact: true,
             tx,
             queued: Arc::clone(&queued),
             sent: Arc::default(),
@@ -360,7 +365,10 @@ async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
 /// The rows of `batch` subscriber `s` receives: those `mask` keeps, narrowed by each costly
 /// conjunct in turn, projected. `None` when no row is left.
 fn select(batch: &RecordBatch, mask: Option<BooleanArray>, s: &Subscriber) -> Option<Batch> {
-    let project = |b: &RecordBatch| -> Batch { Ok(b.project(&s.projection)?) };
+    let project = |b: &RecordBatch| -> Batch {
+        let projected = b.project(&s.projection)?;
+        Ok(if s.compact { BodyViews::compact(projected)? } else { projected })
+    };
     let narrowed = match &s.narrowed {
         Some(cols) => batch.project(cols),
         // No costly conjuncts: project first, so only the plan's columns are copied.
@@ -403,12 +411,15 @@ fn select(batch: &RecordBatch, mask: Option<BooleanArray>, s: &Subscriber) -> Op
 /// A prepared pack: each rule's physical plan, subscribed to the shared scan.
 pub struct SharedPack {
     source: Arc<dyn ExecutionPlan>,
+    /// How the source's batches become the events stream's.
+    body_views: Arc<BodyViews>,
     task_ctx: Arc<TaskContext>,
     rules_task_ctx: Arc<TaskContext>,
     hub: Arc<Hub>,
     /// The fact views (`k8s_pod_writes`, ...): each computed once from the events stream by its
-    /// own plan; view `i`'s output is stream `i + 1` for the rules reading it.
-    views: Vec<Arc<dyn ExecutionPlan>>,
+    /// own plan; view `i`'s output is stream `i + 1` for the rules reading it (`None`: no rule
+    /// reads it).
+    views: Vec<Option<Arc<dyn ExecutionPlan>>>,
     plans: Vec<(String, Arc<dyn ExecutionPlan>)>,
     /// What each subscription (by rule or view) was sent.
     sent: Vec<(String, Arc<Sent>)>,
@@ -429,24 +440,27 @@ impl SharedPack {
         let config = datafusion::prelude::SessionConfig::new().with_target_partitions(1).with_batch_size(RULE_BATCH_ROWS);
         let rules_ctx = super::new_context_with(config)?;
         register_allowlists(&rules_ctx, allowlists)?;
-        let events = SharedScanTable { schema: source.schema(), hub: Arc::clone(&hub), stream: EVENTS_STREAM };
+        let body_views = Arc::new(BodyViews::of(&source.schema())?);
+        let events = SharedScanTable { schema: Arc::clone(&body_views.schema), hub: Arc::clone(&hub), stream: EVENTS_STREAM };
         rules_ctx.register_table("k8s_events", Arc::new(events))?;
         // `audit_events` is the event columns of the same stream.
         let columns: Vec<String> = audit_events_schema().fields().iter().map(|f| format!("\"{}\"", f.name())).collect();
         let audit = rules_ctx.sql(&format!("SELECT {} FROM k8s_events", columns.join(", "))).await?.into_view();
         rules_ctx.register_table(AUDIT_EVENTS_TABLE, audit)?;
         facts::register_udfs(&rules_ctx);
-        let mut views = Vec::new();
-        let mut sent = Vec::new();
+        // Fact views are registered by their logical schema and planned after the rules, so that
+        // each computes and sends only the columns its rules read: `k8s_pod_writes` passes on
+        // workload writes with their request bodies, and copying the other columns' bodies
+        // (`response_object`) for rules that never read them was most of the pack's copying.
+        let mut view_frames = Vec::new();
         for (name, sql) in facts::FACT_VIEWS.iter().filter(|(n, _)| *n != "k8s_events") {
-            let before = hub.subscribers.lock().expect("hub lock poisoned").len();
-            let plan = rules_ctx.sql(sql).await?.create_physical_plan().await?;
-            sent.extend(hub.subscribers.lock().expect("hub lock poisoned")[before..].iter().map(|s| ((*name).to_owned(), Arc::clone(&s.sent))));
-            let stream = views.len() + 1;
-            tracing::debug!(view = name, plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false), "fact view plan");
-            rules_ctx.register_table(*name, Arc::new(SharedScanTable { schema: plan.schema(), hub: Arc::clone(&hub), stream }))?;
-            views.push(plan);
+            let frame = rules_ctx.sql(sql).await?;
+            let stream = view_frames.len() + 1;
+            let schema = Arc::new(frame.schema().as_arrow().clone());
+            rules_ctx.register_table(*name, Arc::new(SharedScanTable { schema, hub: Arc::clone(&hub), stream }))?;
+            view_frames.push((*name, frame));
         }
+        let mut sent = Vec::new();
         // Parsing, inlining allow-lists and optimizing are most of the planning and run on every
         // core. Physical planning, where scans subscribe, stays one rule at a time, so a rule's
         // subscriptions are the ones added while it is planned.
@@ -478,7 +492,27 @@ impl SharedPack {
             drop(subs);
             plans.push(((*id).to_owned(), plan));
         }
-        Ok(SharedPack { source, task_ctx: source_ctx.task_ctx(), rules_task_ctx: rules_ctx.task_ctx(), hub, views, plans, sent })
+        let mut views = Vec::new();
+        for (i, (name, frame)) in view_frames.into_iter().enumerate() {
+            let stream = i + 1;
+            let reads: std::collections::BTreeSet<usize> = hub.subscribers.lock().expect("hub lock poisoned").iter().filter(|s| s.stream == stream).flat_map(|s| s.reads.iter().copied()).collect();
+            if reads.is_empty() {
+                // No rule reads it: it is not computed at all.
+                views.push(None);
+                continue;
+            }
+            let before = hub.subscribers.lock().expect("hub lock poisoned").len();
+            let plan = only_columns(frame, &reads)?.create_physical_plan().await?;
+            let mut subs = hub.subscribers.lock().expect("hub lock poisoned");
+            for s in &mut subs[before..] {
+                s.compact = false;
+            }
+            sent.extend(subs[before..].iter().map(|s| (name.to_owned(), Arc::clone(&s.sent))));
+            drop(subs);
+            tracing::debug!(view = name, plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false), "fact view plan");
+            views.push(Some(plan));
+        }
+        Ok(SharedPack { source, body_views, task_ctx: source_ctx.task_ctx(), rules_task_ctx: rules_ctx.task_ctx(), hub, views, plans, sent })
     }
 
     /// Each rule's physical plan (to read its metrics after [`SharedPack::execute`]).
@@ -512,15 +546,16 @@ impl SharedPack {
         let mut producers = tokio::task::JoinSet::new();
         // Fact views: each partition of a view's plan feeds the view's subscribers.
         for (plan, subscribers) in self.views.iter().zip(by_stream) {
+            let Some(plan) = plan else { continue };
             let subscribers = Arc::new(subscribers);
             for partition in 0..plan.output_partitioning().partition_count() {
                 let stream = plan.execute(partition, Arc::clone(&self.rules_task_ctx))?;
-                producers.spawn(feed(stream, Arc::clone(&subscribers)));
+                producers.spawn(feed(stream, Arc::clone(&subscribers), None));
             }
         }
         for partition in 0..self.source.output_partitioning().partition_count() {
             let stream = self.source.execute(partition, Arc::clone(&self.task_ctx))?;
-            producers.spawn(feed(stream, Arc::clone(&event_subscribers)));
+            producers.spawn(feed(stream, Arc::clone(&event_subscribers), Some(Arc::clone(&self.body_views))));
         }
         drop(event_subscribers);
         let mut producer_error = None;
@@ -540,7 +575,11 @@ impl SharedPack {
                     if results.len() <= i {
                         results.resize(i + 1, None);
                     }
-                    results[i] = Some((id, batches));
+                    // Rule results carry bodies as plain strings, as a query of its own returns them.
+                    match batches.into_iter().map(BodyViews::to_plain).collect::<DfResult<Vec<_>>>() {
+                        Ok(batches) => results[i] = Some((id, batches)),
+                        Err(e) => rule_error = Some(Error::Output(format!("rule {id}: {e}"))),
+                    }
                 }
                 Ok((_, id, Err(e))) => rule_error = Some(Error::Output(format!("rule {id}: {e}"))),
                 Err(join) => rule_error = Some(Error::Output(format!("rule task failed: {join}"))),
@@ -557,6 +596,24 @@ impl SharedPack {
         }
         Ok(results.into_iter().flatten().collect())
     }
+}
+
+/// `frame` with the columns not in `reads` replaced by NULLs of their type (the schema stays the
+/// same, so its subscribers' column indices hold): DataFusion then neither reads those columns
+/// from the stream nor computes them. A column whose type has no NULL literal is kept.
+fn only_columns(frame: datafusion::dataframe::DataFrame, reads: &std::collections::BTreeSet<usize>) -> DfResult<datafusion::dataframe::DataFrame> {
+    use datafusion::common::{Column, ScalarValue};
+    use datafusion::logical_expr::lit;
+    let exprs: Vec<Expr> = frame
+        .schema()
+        .iter()
+        .enumerate()
+        .map(|(i, (qualifier, field))| match ScalarValue::try_from(field.data_type()) {
+            Ok(null) if !reads.contains(&i) => lit(null).alias(field.name()),
+            _ => Expr::Column(Column::new(qualifier.cloned(), field.name())),
+        })
+        .collect();
+    frame.select(exprs)
 }
 
 /// Gives equal conjuncts of a stream one [`Selectivity`], and orders each subscriber's cheap
@@ -589,10 +646,85 @@ fn order_by_sharing(subscribers: &mut [Subscriber]) {
     }
 }
 
-/// Drives one partition of a shared stream, offering every batch to its subscribers; an error
-/// is passed to every subscriber (their plans fail with it) and returned.
-async fn feed(mut stream: SendableRecordBatchStream, subscribers: Arc<Vec<Subscriber>>) -> DfResult<()> {
+/// Request and response bodies as string views in the events stream.
+///
+/// Bodies are most of a batch's bytes, and every subscriber receives a copy of the rows it keeps:
+/// `k8s_pod_writes` alone was sent every workload write with its bodies (446 MiB per 1M typed
+/// events). As views (16 bytes per row, pointing into the decoded batch's buffer, which the
+/// conversion shares instead of copying) selecting rows copies only the views. Rule plans may
+/// hold rows until they finish, which would keep whole batches' buffers alive for a few rows, so
+/// what a rule receives is compacted ([`BodyViews::compact`]: the kept rows' bytes copied, few);
+/// fact views stream their rows on and receive views. Rule results go back to plain strings.
+struct BodyViews {
+    /// The events stream's schema: the source's, bodies as `Utf8View`.
+    schema: SchemaRef,
+    /// The body columns' indices.
+    columns: Vec<usize>,
+}
+
+impl BodyViews {
+    fn of(source: &Schema) -> DfResult<Self> {
+        let columns: Vec<usize> = [REQUEST_OBJECT, RESPONSE_OBJECT]
+            .iter()
+            .filter_map(|name| source.index_of(name).ok())
+            .filter(|&i| source.field(i).data_type() == &DataType::Utf8)
+            .collect();
+        let fields: Vec<Field> = source
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| if columns.contains(&i) { f.as_ref().clone().with_data_type(DataType::Utf8View) } else { f.as_ref().clone() })
+            .collect();
+        Ok(BodyViews { schema: Arc::new(Schema::new_with_metadata(fields, source.metadata().clone())), columns })
+    }
+
+    /// `batch` (of the source's schema) with its bodies as views into its own buffers.
+    fn apply(&self, batch: RecordBatch) -> DfResult<RecordBatch> {
+        let mut columns = batch.columns().to_vec();
+        for &i in &self.columns {
+            let strings = columns[i].as_string::<i32>();
+            columns[i] = Arc::new(StringViewArray::from(strings));
+        }
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
+    }
+
+    /// `batch` with every view column's bytes copied into buffers of its own.
+    fn compact(batch: RecordBatch) -> DfResult<RecordBatch> {
+        if !batch.schema().fields().iter().any(|f| f.data_type() == &DataType::Utf8View) {
+            return Ok(batch);
+        }
+        let columns = batch.columns().iter().map(|c| match c.as_string_view_opt() {
+            Some(views) => Arc::new(views.gc()) as ArrayRef,
+            None => Arc::clone(c),
+        });
+        Ok(RecordBatch::try_new(batch.schema(), columns.collect())?)
+    }
+
+    /// `batch` with every view column cast back to `Utf8`.
+    fn to_plain(batch: RecordBatch) -> DfResult<RecordBatch> {
+        let schema = batch.schema();
+        if !schema.fields().iter().any(|f| f.data_type() == &DataType::Utf8View) {
+            return Ok(batch);
+        }
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| if f.data_type() == &DataType::Utf8View { f.as_ref().clone().with_data_type(DataType::Utf8) } else { f.as_ref().clone() })
+            .collect();
+        let columns = batch.columns().iter().map(|c| if c.data_type() == &DataType::Utf8View { cast(c, &DataType::Utf8) } else { Ok(Arc::clone(c)) });
+        Ok(RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())), columns.collect::<Result<Vec<_>, _>>()?)?)
+    }
+}
+
+/// Drives one partition of a shared stream, offering every batch to its subscribers (the events
+/// stream's with bodies as views); an error is passed to every subscriber (their plans fail with
+/// it) and returned.
+async fn feed(mut stream: SendableRecordBatchStream, subscribers: Arc<Vec<Subscriber>>, body_views: Option<Arc<BodyViews>>) -> DfResult<()> {
     while let Some(batch) = stream.next().await {
+        let batch = batch.and_then(|b| match &body_views {
+            Some(views) => views.apply(b),
+            None => Ok(b),
+        });
         match batch {
             Ok(b) => fan_out(&b, &subscribers).await,
             Err(e) => {
