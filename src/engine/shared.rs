@@ -140,7 +140,8 @@ struct Subscriber {
     bounded: bool,
 }
 
-/// Rows and bytes (Arrow memory) a subscription has been sent.
+/// Rows and bytes (Arrow memory; for string views, the views only, their bytes being shared)
+/// a subscription has been sent.
 #[derive(Default)]
 struct Sent {
     rows: AtomicU64,
@@ -352,7 +353,7 @@ async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
         if let Some(out) = out {
             if let Ok(b) = &out {
                 s.sent.rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
-                s.sent.bytes.fetch_add(b.get_array_memory_size() as u64, Ordering::Relaxed);
+                s.sent.bytes.fetch_add(sent_bytes(b), Ordering::Relaxed);
             }
             if s.tx.unbounded_send(out).is_err() {
                 continue;
@@ -360,6 +361,16 @@ async fn fan_out(batch: &RecordBatch, subscribers: &[Subscriber]) {
             s.queued.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// What sending `batch` copied: string views count their 16 bytes per row, not the shared
+/// buffers they point into.
+fn sent_bytes(batch: &RecordBatch) -> u64 {
+    let column = |c: &ArrayRef| match c.as_string_view_opt() {
+        Some(views) => views.views().inner().len(),
+        None => c.get_array_memory_size(),
+    };
+    batch.columns().iter().map(column).sum::<usize>() as u64
 }
 
 /// The rows of `batch` subscriber `s` receives: those `mask` keeps, narrowed by each costly
@@ -744,4 +755,47 @@ pub fn compute_time(plan: &Arc<dyn ExecutionPlan>) -> std::time::Duration {
     let own = plan.metrics().and_then(|m| m.elapsed_compute()).unwrap_or(0);
     let children: std::time::Duration = plan.children().into_iter().map(compute_time).sum();
     std::time::Duration::from_nanos(own as u64) + children
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int32Array, StringArray};
+
+    /// Bodies become views sharing the batch's buffer; what a rule keeps is compacted to its own
+    /// rows' bytes; results come back as the plain strings they were.
+    #[test]
+    fn bodies_travel_as_views_and_come_back_as_strings() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("response_code", DataType::Int32, true),
+            Field::new(REQUEST_OBJECT, DataType::Utf8, true),
+            Field::new("verb", DataType::Utf8, true),
+        ]));
+        let bodies: Vec<Option<String>> = (0..100).map(|i| (i % 7 != 0).then(|| format!("{{\"kind\":\"Pod\",\"spec\":{{\"n\":{i},\"pad\":\"{}\"}}}}", "x".repeat(200)))).collect();
+        let original = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int32Array::from_iter_values(0..100)),
+                Arc::new(StringArray::from(bodies.clone())),
+                Arc::new(StringArray::from_iter_values((0..100).map(|i| if i % 2 == 0 { "get" } else { "create" }))),
+            ],
+        )
+        .unwrap();
+        let views = BodyViews::of(&schema).unwrap();
+        assert_eq!(views.columns, vec![1]);
+        let streamed = views.apply(original.clone()).unwrap();
+        let body = streamed.column(1).as_string_view();
+        // The decoded bytes are shared, not copied.
+        assert_eq!(body.data_buffers()[0].as_ptr(), original.column(1).as_string::<i32>().values().as_ptr());
+        assert_eq!(streamed.column(2).data_type(), &DataType::Utf8);
+
+        let keep = BooleanArray::from_iter((0..100).map(|i| Some(i == 3 || i == 14 || i == 50)));
+        let kept = filter_record_batch(&streamed, &keep).unwrap();
+        let compacted = BodyViews::compact(kept.clone()).unwrap();
+        let bytes: usize = compacted.column(1).as_string_view().data_buffers().iter().map(|b| b.len()).sum();
+        assert!(bytes < 3 * 300, "compacted to the kept rows' bytes, got {bytes}");
+        let plain = BodyViews::to_plain(compacted).unwrap();
+        assert_eq!(plain, filter_record_batch(&original, &keep).unwrap());
+        assert_eq!(sent_bytes(&kept), (kept.column(0).get_array_memory_size() + 3 * 16 + kept.column(2).get_array_memory_size()) as u64);
+    }
 }
