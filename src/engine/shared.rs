@@ -374,12 +374,14 @@ fn sent_bytes(batch: &RecordBatch) -> u64 {
 }
 
 /// The rows of `batch` subscriber `s` receives: those `mask` keeps, narrowed by each costly
-/// conjunct in turn, projected. `None` when no row is left.
+/// conjunct in turn, projected, and compacted when it is a rule's. `None` when no row is left.
 fn select(batch: &RecordBatch, mask: Option<BooleanArray>, s: &Subscriber) -> Option<Batch> {
-    let project = |b: &RecordBatch| -> Batch {
-        let projected = b.project(&s.projection)?;
-        Ok(if s.compact { BodyViews::compact(projected)? } else { projected })
-    };
+    let rows = select_rows(batch, mask, s)?;
+    Some(if s.compact { rows.and_then(BodyViews::compact) } else { rows })
+}
+
+fn select_rows(batch: &RecordBatch, mask: Option<BooleanArray>, s: &Subscriber) -> Option<Batch> {
+    let project = |b: &RecordBatch| -> Batch { Ok(b.project(&s.projection)?) };
     let narrowed = match &s.narrowed {
         Some(cols) => batch.project(cols),
         // No costly conjuncts: project first, so only the plan's columns are copied.
