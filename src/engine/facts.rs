@@ -505,8 +505,8 @@ pub fn register_udfs(ctx: &SessionContext) {
             Ok(ColumnarValue::Array(Arc::new(out)))
         }),
     ));
-    ctx.register_udf(json_facts_udf("k8s_pod_facts", pod_facts_type(), pod_facts_array));
-    ctx.register_udf(json_facts_udf("k8s_rbac_facts", rbac_facts_type(), rbac_facts_array));
+    ctx.register_udf(text_udf("k8s_pod_facts", pod_facts_type(), pod_facts_array));
+    ctx.register_udf(text_udf("k8s_rbac_facts", rbac_facts_type(), rbac_facts_array));
 }
 
 /// True when every value matches at least one SQL LIKE pattern (`%`, `_`); false for no values or
@@ -554,11 +554,6 @@ fn list_strings(l: &datafusion::arrow::array::ListArray, row: usize) -> Vec<Stri
 /// A UDF mapping one text column to text, row by row (nulls stay null).
 fn string_udf(name: &str, f: fn(&str) -> Option<String>) -> ScalarUDF {
     text_udf(name, DataType::Utf8, move |texts| Ok(Arc::new(texts.iter().map(|v| v.and_then(f)).collect::<StringArray>())))
-}
-
-/// A UDF reading facts out of a JSON body column, row by row.
-fn json_facts_udf(name: &str, ty: DataType, f: fn(&[Option<&str>]) -> DfResult<ArrayRef>) -> ScalarUDF {
-    text_udf(name, ty, f)
 }
 
 /// A UDF of one text argument, `Utf8` or `Utf8View`: the shared scan passes request bodies as

@@ -160,6 +160,20 @@ struct Hub {
     subscribers: Mutex<Vec<Subscriber>>,
 }
 
+impl Hub {
+    fn len(&self) -> usize {
+        self.subscribers.lock().expect("hub lock poisoned").len()
+    }
+
+    /// Hands the subscriptions added since there were `before` (the ones a plan just made) to
+    /// `adjust`, and records them under `owner` for the debug log.
+    fn claim(&self, before: usize, owner: &str, sent: &mut Vec<(String, Arc<Sent>)>, adjust: impl FnOnce(&mut [Subscriber])) {
+        let mut subs = self.subscribers.lock().expect("hub lock poisoned");
+        adjust(&mut subs[before..]);
+        sent.extend(subs[before..].iter().map(|s| (owner.to_owned(), Arc::clone(&s.sent))));
+    }
+}
+
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Hub({} subscribers)", self.subscribers.lock().map(|s| s.len()).unwrap_or(0))
@@ -493,16 +507,15 @@ impl SharedPack {
         optimized.sort_by_key(|(i, _, _)| *i);
         let mut plans = Vec::with_capacity(queries.len());
         for ((id, _), (_, state, logical)) in queries.iter().zip(optimized) {
-            let before = hub.subscribers.lock().expect("hub lock poisoned").len();
+            let before = hub.len();
             let plan = state.query_planner().create_physical_plan(&logical, &state).await?;
-            let mut subs = hub.subscribers.lock().expect("hub lock poisoned");
-            if subs.len() - before > 1 {
-                for s in &mut subs[before..] {
-                    s.bounded = false;
+            hub.claim(before, id, &mut sent, |subs| {
+                if subs.len() > 1 {
+                    for s in subs {
+                        s.bounded = false;
+                    }
                 }
-            }
-            sent.extend(subs[before..].iter().map(|s| ((*id).to_owned(), Arc::clone(&s.sent))));
-            drop(subs);
+            });
             plans.push(((*id).to_owned(), plan));
         }
         let mut views = Vec::new();
@@ -514,14 +527,13 @@ impl SharedPack {
                 views.push(None);
                 continue;
             }
-            let before = hub.subscribers.lock().expect("hub lock poisoned").len();
+            let before = hub.len();
             let plan = only_columns(frame, &reads)?.create_physical_plan().await?;
-            let mut subs = hub.subscribers.lock().expect("hub lock poisoned");
-            for s in &mut subs[before..] {
-                s.compact = false;
-            }
-            sent.extend(subs[before..].iter().map(|s| (name.to_owned(), Arc::clone(&s.sent))));
-            drop(subs);
+            hub.claim(before, name, &mut sent, |subs| {
+                for s in subs {
+                    s.compact = false;
+                }
+            });
             tracing::debug!(view = name, plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false), "fact view plan");
             views.push(Some(plan));
         }
