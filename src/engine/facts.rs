@@ -477,7 +477,8 @@ pub fn register_udfs(ctx: &SessionContext) {
             Ok(ColumnarValue::Array(Arc::new(out)))
         }),
     ));
-    ctx.register_udf(string_udf("k8s_ip_class", |ip| Some(ip_class(ip).to_owned())));
+    // A class is one of a few static names: no string is allocated per row.
+    ctx.register_udf(text_udf("k8s_ip_class", DataType::Utf8, |ips| Ok(Arc::new(ips.iter().map(|ip| ip.map(ip_class)).collect::<StringArray>()))));
     ctx.register_udf(string_udf("k8s_exec_command", exec_command));
     ctx.register_udf(string_udf("k8s_body_command", body_command));
     ctx.register_udf(create_udf(

@@ -137,6 +137,30 @@ fn generate_writes_every_format_and_the_labels() {
 }
 
 #[test]
+fn bench_measures_every_phase_over_the_same_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let bench = |shape: &str| {
+        let out = auditlake().args(["bench", "--events", "3000", "--hours", "2", "--naive", "--json", "--shapes", shape, "--dir"]).arg(dir.path()).assert().success().get_output().stdout.clone();
+        json_lines(&out)
+    };
+    // The typed shape keeps bodies as JSON text: (a) parses them, decoding alone is reported too.
+    let typed = bench("k8s_audit");
+    let phases: Vec<&str> = typed.iter().map(|m| m["phase"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["bare_scan", "decode_only", "full_pack", "one_query_per_rule"]);
+    let events = typed[0]["events"].as_i64().unwrap();
+    assert!(events >= 3000, "{typed:?}");
+    assert_eq!(typed[0]["events"], typed[1]["events"], "both bare scans count the same events");
+    // The pack and one query per rule find the same hits, and some.
+    assert!(typed[2]["hits"].as_u64().unwrap() > 0 && typed[2]["hits"] == typed[3]["hits"], "{typed:?}");
+    assert_eq!(typed[2]["rules"], typed[3]["rules"]);
+    // A JSON-text shape parses the bodies while decoding: no separate decode-only phase.
+    let eks = bench("eks_cloudwatch");
+    let phases: Vec<&str> = eks.iter().map(|m| m["phase"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["bare_scan", "full_pack", "one_query_per_rule"]);
+    assert!(eks[1]["hits"].as_u64().unwrap() > 0 && eks[1]["hits"] == eks[2]["hits"], "{eks:?}");
+}
+
+#[test]
 fn scheduler_usage_errors_exit_2_and_the_example_config_is_valid() {
     let out = tempfile::tempdir().unwrap();
     let out = out.path().to_str().unwrap();
