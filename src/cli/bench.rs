@@ -45,7 +45,7 @@ pub struct BenchArgs {
     /// Print one JSON object per measurement instead of text.
     #[arg(long)]
     json: bool,
-    /// Run the bare scan and the pack this many times, alternating, and report the median run
+    /// Run the bare scan (and decode-only scan) and the pack this many times, alternating, and report the median run
     /// of each (this machine's timings vary by 15% or more from run to run).
     #[arg(long, default_value_t = 1)]
     repeat: usize,
