@@ -11,7 +11,7 @@ use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
 use datafusion::execution::TaskContext;
 use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
+use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use datafusion::parquet::arrow::async_reader::AsyncFileReader;
 use datafusion::parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use futures::future::BoxFuture;
@@ -281,6 +281,51 @@ fn object_defaults<'a>(source: &'a ResolvedSource, object: &'a LandedObject) -> 
     }
 }
 
+/// `metadata` reading the text columns at `paths` as string views (Parquet then hands out views
+/// of its decompressed pages instead of copying each value). Unchanged when no such column is a
+/// string, or when the reader refuses the hint (a copy reads the same values).
+fn read_as_views(metadata: ArrowReaderMetadata, paths: &[&[&str]]) -> ArrowReaderMetadata {
+    fn as_view(field: &Field, path: &[&str]) -> Option<Field> {
+        let (first, rest) = path.split_first()?;
+        if !field.name().eq_ignore_ascii_case(first) {
+            return None;
+        }
+        match (field.data_type(), rest) {
+            (DataType::Utf8 | DataType::LargeUtf8, []) => Some(field.clone().with_data_type(DataType::Utf8View)),
+            (DataType::Struct(children), [_, ..]) => {
+                let mut changed = false;
+                let children: Vec<Field> = children
+                    .iter()
+                    .map(|c| as_view(c, rest).inspect(|_| changed = true).unwrap_or_else(|| c.as_ref().clone()))
+                    .collect();
+                changed.then(|| field.clone().with_data_type(DataType::Struct(children.into())))
+            }
+            _ => None,
+        }
+    }
+    let schema = metadata.schema();
+    let mut changed = false;
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let mut field = f.as_ref().clone();
+            for path in paths {
+                if let Some(v) = as_view(&field, path) {
+                    field = v;
+                    changed = true;
+                }
+            }
+            field
+        })
+        .collect();
+    if !changed {
+        return metadata;
+    }
+    let hint = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    ArrowReaderMetadata::try_new(Arc::clone(metadata.metadata()), ArrowReaderOptions::new().with_schema(hint)).unwrap_or(metadata)
+}
+
 /// Reads one object into `tx`. Returns false when the consumer has gone away.
 #[allow(deprecated)]
 async fn read_object(
@@ -317,8 +362,9 @@ async fn read_batches(
         counts.objects_rejected += 1;
         rejects.push(Reject { object: object.url.clone(), row: None, field, reason, record: None });
     };
-    let builder = match ParquetRecordBatchStreamBuilder::new(reader).await {
-        Ok(b) => b,
+    let mut reader = reader;
+    let metadata = match ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new()).await {
+        Ok(m) => m,
         Err(e) if is_transient(&e) => return fail_transient(object, e, tx).await,
         Err(e) => {
             object_reject(format!("not a readable Parquet object: {e}"), None, &mut rejects, counts);
@@ -326,6 +372,11 @@ async fn read_batches(
         }
     };
     let adapter = source.config.format.adapter();
+    let metadata = match &shared.output {
+        ScanOutput::Raw(_) => metadata,
+        _ => read_as_views(metadata, adapter.parsed_text_columns()),
+    };
+    let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata);
     let mask = match &shared.output {
         ScanOutput::Raw(_) => ProjectionMask::all(),
         _ => match adapter.columns_to_read(builder.schema()) {
@@ -459,4 +510,57 @@ async fn flush_rejects(source: &ResolvedSource, shared: &ScanShared, tx: &Sender
         return tx.send(rejects_batch(source, rejects)).await.is_ok();
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{StringViewArray, StructArray};
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+
+    /// A Parquet object with a top-level text column, a struct holding one, and an integer.
+    fn object() -> bytes::Bytes {
+        let log: ArrayRef = Arc::new(StringArray::from(vec![r#"{"verb":"get"}"#, r#"{"verb":"list"}"#]));
+        let properties = StructArray::from(vec![(Arc::new(Field::new("log", DataType::Utf8, true)), log)]);
+        let batch = RecordBatch::try_from_iter([
+            ("Message", Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef),
+            ("properties", Arc::new(properties) as ArrayRef),
+            ("other", Arc::new(StringArray::from(vec!["x", "y"])) as ArrayRef),
+            ("n", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
+        ])
+        .unwrap();
+        let mut buf = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        buf.into()
+    }
+
+    #[test]
+    fn parsed_text_columns_are_read_as_views_of_the_pages() {
+        let bytes = object();
+        let metadata = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new()).unwrap();
+        let metadata = read_as_views(metadata, &[&["message"], &["properties", "log"], &["n"]]);
+        let mut reader = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata).build().unwrap();
+        let batch = reader.next().unwrap().unwrap();
+        let message = batch.column_by_name("Message").unwrap();
+        assert_eq!(message.data_type(), &DataType::Utf8View);
+        assert_eq!(message.as_any().downcast_ref::<StringViewArray>().unwrap().value(1), "b");
+        let log = batch.column_by_name("properties").unwrap().as_struct().column_by_name("log").unwrap().clone();
+        assert_eq!(log.data_type(), &DataType::Utf8View);
+        assert_eq!(log.as_string_view().value(0), r#"{"verb":"get"}"#);
+        // Columns not named, and non-text ones, read as they are.
+        assert_eq!(batch.column_by_name("other").unwrap().data_type(), &DataType::Utf8);
+        assert_eq!(batch.column_by_name("n").unwrap().data_type(), &DataType::Int64);
+    }
+
+    #[test]
+    fn no_text_column_to_parse_leaves_the_schema_alone() {
+        let bytes = object();
+        let metadata = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new()).unwrap();
+        let before = Arc::clone(metadata.schema());
+        assert_eq!(read_as_views(metadata, &[&["properties"], &["missing"]]).schema(), &before);
+    }
 }

@@ -63,6 +63,12 @@ impl SourceAdapter for AksDiagnosticsSource {
         Ok(column_indices(file_schema, &[TIME, RESOURCE_ID, CATEGORY, PROPERTIES]))
     }
 
+    fn parsed_text_columns(&self) -> &'static [&'static [&'static str]] {
+        // `properties.log` as landed by diagnostic settings; `properties` itself when an export
+        // keeps it as JSON text.
+        &[&[PROPERTIES, LOG], &[PROPERTIES]]
+    }
+
     fn normalize(&self, batch: &RecordBatch, ctx: &BatchContext<'_>, out: &mut BatchOutput<'_>) -> Result<()> {
         let tree = ColumnTree::from_batch(batch);
         let time = TimeReader::new(tree.find(&[TIME]), TIME, EpochUnit::Millis)?;

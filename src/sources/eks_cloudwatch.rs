@@ -42,6 +42,10 @@ impl SourceAdapter for EksCloudWatchSource {
         Ok(column_indices(file_schema, &[OWNER, LOG_GROUP, LOG_STREAM, TIMESTAMP, MESSAGE]))
     }
 
+    fn parsed_text_columns(&self) -> &'static [&'static [&'static str]] {
+        &[&[MESSAGE]]
+    }
+
     fn normalize(&self, batch: &RecordBatch, ctx: &BatchContext<'_>, out: &mut BatchOutput<'_>) -> Result<()> {
         let tree = ColumnTree::from_batch(batch);
         let owner = StrReader::new(tree.find(&[OWNER]))?;
