@@ -374,7 +374,7 @@ async fn read_batches(
     let adapter = source.config.format.adapter();
     let metadata = match &shared.output {
         ScanOutput::Raw(_) => metadata,
-        _ => read_as_views(metadata, adapter.parsed_text_columns()),
+        _ => read_as_views(metadata, adapter.text_read_as_views()),
     };
     let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata);
     let mask = match &shared.output {

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringViewArray};
+use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::kernels::boolean::and;
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -40,7 +40,7 @@ use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use super::distinct::{DistinctValues, OnOneColumn, mask_of};
 use super::facts;
 use super::{Allowlists, register_allowlists};
-use crate::normalize::schema::{AUDIT_EVENTS_TABLE, REQUEST_OBJECT, RESPONSE_OBJECT, audit_events_schema};
+use crate::normalize::schema::{AUDIT_EVENTS_TABLE, audit_events_schema};
 use crate::{Error, Result};
 
 type Batch = DfResult<RecordBatch>;
@@ -131,7 +131,7 @@ struct Subscriber {
     queued: Arc<AtomicUsize>,
     /// What it has been sent, for the debug log.
     sent: Arc<Sent>,
-    /// Whether request bodies are copied out of the shared batch's buffers (see [`BodyViews`]):
+    /// Whether request bodies are copied out of the shared batch's buffers (see [`compact`]):
     /// rule plans may hold what they receive until they finish; a fact view streams it on.
     compact: bool,
     /// Whether the producer waits for this plan when it falls behind. Only plans with a single
@@ -391,7 +391,7 @@ fn sent_bytes(batch: &RecordBatch) -> u64 {
 /// conjunct in turn, projected, and compacted when it is a rule's. `None` when no row is left.
 fn select(batch: &RecordBatch, mask: Option<BooleanArray>, s: &Subscriber) -> Option<Batch> {
     let rows = select_rows(batch, mask, s)?;
-    Some(if s.compact { rows.and_then(BodyViews::compact) } else { rows })
+    Some(if s.compact { rows.and_then(compact) } else { rows })
 }
 
 fn select_rows(batch: &RecordBatch, mask: Option<BooleanArray>, s: &Subscriber) -> Option<Batch> {
@@ -438,8 +438,6 @@ fn select_rows(batch: &RecordBatch, mask: Option<BooleanArray>, s: &Subscriber) 
 /// A prepared pack: each rule's physical plan, subscribed to the shared scan.
 pub struct SharedPack {
     source: Arc<dyn ExecutionPlan>,
-    /// How the source's batches become the events stream's.
-    body_views: Arc<BodyViews>,
     task_ctx: Arc<TaskContext>,
     rules_task_ctx: Arc<TaskContext>,
     hub: Arc<Hub>,
@@ -467,8 +465,7 @@ impl SharedPack {
         let config = datafusion::prelude::SessionConfig::new().with_target_partitions(1).with_batch_size(RULE_BATCH_ROWS);
         let rules_ctx = super::new_context_with(config)?;
         register_allowlists(&rules_ctx, allowlists)?;
-        let body_views = Arc::new(BodyViews::of(&source.schema())?);
-        let events = SharedScanTable { schema: Arc::clone(&body_views.schema), hub: Arc::clone(&hub), stream: EVENTS_STREAM };
+        let events = SharedScanTable { schema: source.schema(), hub: Arc::clone(&hub), stream: EVENTS_STREAM };
         rules_ctx.register_table("k8s_events", Arc::new(events))?;
         // `audit_events` is the event columns of the same stream.
         let columns: Vec<String> = audit_events_schema().fields().iter().map(|f| format!("\"{}\"", f.name())).collect();
@@ -537,7 +534,7 @@ impl SharedPack {
             tracing::debug!(view = name, plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false), "fact view plan");
             views.push(Some(plan));
         }
-        Ok(SharedPack { source, body_views, task_ctx: source_ctx.task_ctx(), rules_task_ctx: rules_ctx.task_ctx(), hub, views, plans, sent })
+        Ok(SharedPack { source, task_ctx: source_ctx.task_ctx(), rules_task_ctx: rules_ctx.task_ctx(), hub, views, plans, sent })
     }
 
     /// Each rule's physical plan (to read its metrics after [`SharedPack::execute`]).
@@ -575,12 +572,12 @@ impl SharedPack {
             let subscribers = Arc::new(subscribers);
             for partition in 0..plan.output_partitioning().partition_count() {
                 let stream = plan.execute(partition, Arc::clone(&self.rules_task_ctx))?;
-                producers.spawn(feed(stream, Arc::clone(&subscribers), None));
+                producers.spawn(feed(stream, Arc::clone(&subscribers)));
             }
         }
         for partition in 0..self.source.output_partitioning().partition_count() {
             let stream = self.source.execute(partition, Arc::clone(&self.task_ctx))?;
-            producers.spawn(feed(stream, Arc::clone(&event_subscribers), Some(Arc::clone(&self.body_views))));
+            producers.spawn(feed(stream, Arc::clone(&event_subscribers)));
         }
         drop(event_subscribers);
         let mut producer_error = None;
@@ -601,7 +598,7 @@ impl SharedPack {
                         results.resize(i + 1, None);
                     }
                     // Rule results carry bodies as plain strings, as a query of its own returns them.
-                    match batches.into_iter().map(BodyViews::to_plain).collect::<DfResult<Vec<_>>>() {
+                    match batches.into_iter().map(to_plain).collect::<DfResult<Vec<_>>>() {
                         Ok(batches) => results[i] = Some((id, batches)),
                         Err(e) => rule_error = Some(Error::Output(format!("rule {id}: {e}"))),
                     }
@@ -671,85 +668,46 @@ fn order_by_sharing(subscribers: &mut [Subscriber]) {
     }
 }
 
-/// Request and response bodies as string views in the events stream.
+/// Request and response bodies travel the events stream as string views (`audit_events` holds
+/// them so: views of the text they were decoded from).
 ///
 /// Bodies are most of a batch's bytes, and every subscriber receives a copy of the rows it keeps:
 /// `k8s_pod_writes` alone was sent every workload write with its bodies (446 MiB per 1M typed
-/// events). As views (16 bytes per row, pointing into the decoded batch's buffer, which the
-/// conversion shares instead of copying) selecting rows copies only the views. Rule plans may
-/// hold rows until they finish, which would keep whole batches' buffers alive for a few rows, so
-/// what a rule receives is compacted ([`BodyViews::compact`]: the kept rows' bytes copied, few);
-/// fact views stream their rows on and receive views. Rule results go back to plain strings.
-struct BodyViews {
-    /// The events stream's schema: the source's, bodies as `Utf8View`.
-    schema: SchemaRef,
-    /// The body columns' indices.
-    columns: Vec<usize>,
+/// events). As views (16 bytes per row, pointing into the decoded batch's buffers) selecting rows
+/// copies only the views. Rule plans may hold rows until they finish, which would keep whole
+/// batches' buffers alive for a few rows, so what a rule receives is compacted (the kept rows'
+/// bytes copied, few); fact views stream their rows on and receive views.
+fn compact(batch: RecordBatch) -> DfResult<RecordBatch> {
+    if !batch.schema().fields().iter().any(|f| f.data_type() == &DataType::Utf8View) {
+        return Ok(batch);
+    }
+    let columns = batch.columns().iter().map(|c| match c.as_string_view_opt() {
+        Some(views) => Arc::new(views.gc()) as ArrayRef,
+        None => Arc::clone(c),
+    });
+    Ok(RecordBatch::try_new(batch.schema(), columns.collect())?)
 }
 
-impl BodyViews {
-    fn of(source: &Schema) -> DfResult<Self> {
-        let columns: Vec<usize> = [REQUEST_OBJECT, RESPONSE_OBJECT]
-            .iter()
-            .filter_map(|name| source.index_of(name).ok())
-            .filter(|&i| source.field(i).data_type() == &DataType::Utf8)
-            .collect();
-        let fields: Vec<Field> = source
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| if columns.contains(&i) { f.as_ref().clone().with_data_type(DataType::Utf8View) } else { f.as_ref().clone() })
-            .collect();
-        Ok(BodyViews { schema: Arc::new(Schema::new_with_metadata(fields, source.metadata().clone())), columns })
+/// `batch` with every view column cast back to `Utf8`: rule results carry bodies as plain strings.
+fn to_plain(batch: RecordBatch) -> DfResult<RecordBatch> {
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| f.data_type() == &DataType::Utf8View) {
+        return Ok(batch);
     }
-
-    /// `batch` (of the source's schema) with its bodies as views into its own buffers.
-    fn apply(&self, batch: RecordBatch) -> DfResult<RecordBatch> {
-        let mut columns = batch.columns().to_vec();
-        for &i in &self.columns {
-            let strings = columns[i].as_string::<i32>();
-            columns[i] = Arc::new(StringViewArray::from(strings));
-        }
-        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
-    }
-
-    /// `batch` with every view column's bytes copied into buffers of its own.
-    fn compact(batch: RecordBatch) -> DfResult<RecordBatch> {
-        if !batch.schema().fields().iter().any(|f| f.data_type() == &DataType::Utf8View) {
-            return Ok(batch);
-        }
-        let columns = batch.columns().iter().map(|c| match c.as_string_view_opt() {
-            Some(views) => Arc::new(views.gc()) as ArrayRef,
-            None => Arc::clone(c),
-        });
-        Ok(RecordBatch::try_new(batch.schema(), columns.collect())?)
-    }
-
-    /// `batch` with every view column cast back to `Utf8`.
-    fn to_plain(batch: RecordBatch) -> DfResult<RecordBatch> {
-        let schema = batch.schema();
-        if !schema.fields().iter().any(|f| f.data_type() == &DataType::Utf8View) {
-            return Ok(batch);
-        }
-        let fields: Vec<Field> = schema
-            .fields()
-            .iter()
-            .map(|f| if f.data_type() == &DataType::Utf8View { f.as_ref().clone().with_data_type(DataType::Utf8) } else { f.as_ref().clone() })
-            .collect();
-        let columns = batch.columns().iter().map(|c| if c.data_type() == &DataType::Utf8View { cast(c, &DataType::Utf8) } else { Ok(Arc::clone(c)) });
-        Ok(RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())), columns.collect::<Result<Vec<_>, _>>()?)?)
-    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| if f.data_type() == &DataType::Utf8View { f.as_ref().clone().with_data_type(DataType::Utf8) } else { f.as_ref().clone() })
+        .collect();
+    let columns = batch.columns().iter().map(|c| if c.data_type() == &DataType::Utf8View { cast(c, &DataType::Utf8) } else { Ok(Arc::clone(c)) });
+    Ok(RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())), columns.collect::<Result<Vec<_>, _>>()?)?)
 }
 
 /// Drives one partition of a shared stream, offering every batch to its subscribers (the events
 /// stream's with bodies as views); an error is passed to every subscriber (their plans fail with
 /// it) and returned.
-async fn feed(mut stream: SendableRecordBatchStream, subscribers: Arc<Vec<Subscriber>>, body_views: Option<Arc<BodyViews>>) -> DfResult<()> {
+async fn feed(mut stream: SendableRecordBatchStream, subscribers: Arc<Vec<Subscriber>>) -> DfResult<()> {
     while let Some(batch) = stream.next().await {
-        let batch = batch.and_then(|b| match &body_views {
-            Some(views) => views.apply(b),
-            None => Ok(b),
-        });
         match batch {
             Ok(b) => fan_out(&b, &subscribers).await,
             Err(e) => {
@@ -774,10 +732,11 @@ pub fn compute_time(plan: &Arc<dyn ExecutionPlan>) -> std::time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Int32Array, StringArray};
+    use crate::normalize::schema::REQUEST_OBJECT;
+    use datafusion::arrow::array::{Int32Array, StringArray, StringViewArray};
 
-    /// Bodies become views sharing the batch's buffer; what a rule keeps is compacted to its own
-    /// rows' bytes; results come back as the plain strings they were.
+    /// What a rule keeps of the events stream is compacted to its own rows' bytes; results come
+    /// back as the plain strings they were.
     #[test]
     fn bodies_travel_as_views_and_come_back_as_strings() {
         let schema = Arc::new(Schema::new(vec![
@@ -795,20 +754,22 @@ mod tests {
             ],
         )
         .unwrap();
-        let views = BodyViews::of(&schema).unwrap();
-        assert_eq!(views.columns, vec![1]);
-        let streamed = views.apply(original.clone()).unwrap();
-        let body = streamed.column(1).as_string_view();
-        // The decoded bytes are shared, not copied.
-        assert_eq!(body.data_buffers()[0].as_ptr(), original.column(1).as_string::<i32>().values().as_ptr());
-        assert_eq!(streamed.column(2).data_type(), &DataType::Utf8);
-
+        // As the scan sends them: bodies as views of the decoded text.
+        let streamed = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![schema.field(0).clone(), schema.field(1).clone().with_data_type(DataType::Utf8View), schema.field(2).clone()])),
+            vec![
+                Arc::clone(original.column(0)),
+                Arc::new(StringViewArray::from(original.column(1).as_string::<i32>())),
+                Arc::clone(original.column(2)),
+            ],
+        )
+        .unwrap();
         let keep = BooleanArray::from_iter((0..100).map(|i| Some(i == 3 || i == 14 || i == 50)));
         let kept = filter_record_batch(&streamed, &keep).unwrap();
-        let compacted = BodyViews::compact(kept.clone()).unwrap();
+        let compacted = compact(kept.clone()).unwrap();
         let bytes: usize = compacted.column(1).as_string_view().data_buffers().iter().map(|b| b.len()).sum();
         assert!(bytes < 3 * 300, "compacted to the kept rows' bytes, got {bytes}");
-        let plain = BodyViews::to_plain(compacted).unwrap();
+        let plain = to_plain(compacted).unwrap();
         assert_eq!(plain, filter_record_batch(&original, &keep).unwrap());
         assert_eq!(sent_bytes(&kept), (kept.column(0).get_array_memory_size() + 3 * 16 + kept.column(2).get_array_memory_size()) as u64);
     }

@@ -4,13 +4,15 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int32Builder, Int64Array, Int64Builder, ListBuilder,
-    MapBuilder, StringArray, StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    MapBuilder, StringArray, StringBuilder, StringViewBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
     new_null_array,
 };
+use datafusion::arrow::buffer::Buffer;
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
 
+use super::columns::StrReader;
 use super::record::{AuditEvent, Envelope, Text, UserInfo};
 use super::schema::{ANNOTATION_AUTHZ_DECISION, ANNOTATION_AUTHZ_REASON, audit_events_schema, map_of};
 use crate::Result;
@@ -54,8 +56,8 @@ pub struct AuditEventBuilder {
     authz_decision: StringBuilder,
     authz_reason: StringBuilder,
     annotations: MapBuilder<StringBuilder, StringBuilder>,
-    request_object: StringBuilder,
-    response_object: StringBuilder,
+    request_object: BodyBuilder,
+    response_object: BodyBuilder,
     flattened_extra: MapBuilder<StringBuilder, StringBuilder>,
     lineage_object: StringBuilder,
     lineage_row: Int64Builder,
@@ -93,6 +95,7 @@ pub struct EventArrays {
     pub response: [ArrayRef; 3],
     /// `Map<Utf8, Utf8>`.
     pub annotations: ArrayRef,
+    /// `Utf8View`, as the two below.
     pub request_object: ArrayRef,
     pub response_object: ArrayRef,
 }
@@ -161,6 +164,45 @@ pub(crate) fn list(b: &mut StringListBuilder, v: Option<&Vec<Text<'_>>>) {
             b.append(true);
         }
         None => b.append(false),
+    }
+}
+
+/// A body column, built as string views: a body lying in text shared with
+/// [`AuditEventBuilder::share_text`] (the landed event it was sliced from) becomes a view of that
+/// text; any other is copied.
+#[derive(Default)]
+struct BodyBuilder {
+    views: StringViewBuilder,
+    /// The shared buffers' address ranges (start, length) and their block numbers in `views`.
+    shared: Vec<(usize, usize, u32)>,
+}
+
+impl BodyBuilder {
+    fn share(&mut self, buffers: &[Buffer]) {
+        for b in buffers.iter().filter(|b| !b.is_empty()) {
+            let block = self.views.append_block(b.clone());
+            self.shared.push((b.as_ptr() as usize, b.len(), block));
+        }
+    }
+
+    fn append(&mut self, body: Option<&str>) {
+        let Some(body) = body else { return self.views.append_null() };
+        // Views of up to 12 bytes hold their bytes inline.
+        if body.len() > 12 {
+            let at = body.as_ptr() as usize;
+            let within = self.shared.iter().find(|&&(start, len, _)| at >= start && at + body.len() <= start + len);
+            if let Some(&(start, _, block)) = within {
+                if self.views.try_append_view(block, (at - start) as u32, body.len() as u32).is_ok() {
+                    return;
+                }
+            }
+        }
+        self.views.append_value(body);
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        self.shared.clear();
+        Arc::new(self.views.finish())
     }
 }
 
@@ -239,14 +281,22 @@ impl AuditEventBuilder {
             authz_decision: StringBuilder::new(),
             authz_reason: StringBuilder::new(),
             annotations: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
-            request_object: StringBuilder::new(),
-            response_object: StringBuilder::new(),
+            request_object: BodyBuilder::default(),
+            response_object: BodyBuilder::default(),
             flattened_extra: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
             lineage_object: StringBuilder::new(),
             lineage_row: Int64Builder::new(),
             len: 0,
             ready: Vec::new(),
         }
+    }
+
+    /// Lets the bodies of events parsed from `text` (until the next [`finish`](Self::finish)) be
+    /// views of it instead of copies: the batch then shares `text`'s buffers.
+    pub fn share_text(&mut self, text: &StrReader) {
+        let buffers = text.buffers();
+        self.request_object.share(&buffers);
+        self.response_object.share(&buffers);
     }
 
     /// Rows appended since the last [`finish`](Self::finish).
@@ -304,8 +354,8 @@ impl AuditEventBuilder {
         self.authz_decision.append_option(e.annotation(ANNOTATION_AUTHZ_DECISION));
         self.authz_reason.append_option(e.annotation(ANNOTATION_AUTHZ_REASON));
         pairs(&mut self.annotations, e.annotations.as_ref())?;
-        opt(&mut self.request_object, &e.request_object);
-        opt(&mut self.response_object, &e.response_object);
+        self.request_object.append(e.request_object.as_deref());
+        self.response_object.append(e.response_object.as_deref());
         pairs(&mut self.flattened_extra, e.flattened_extra.as_ref())?;
         self.lineage_object.append_value(lineage_object);
         self.lineage_row.append_value(lineage_row);
@@ -426,8 +476,8 @@ impl AuditEventBuilder {
             finish_sized(&mut self.authz_decision),
             finish_sized(&mut self.authz_reason),
             Arc::new(self.annotations.finish()),
-            finish_sized(&mut self.request_object),
-            finish_sized(&mut self.response_object),
+            self.request_object.finish(),
+            self.response_object.finish(),
             Arc::new(self.flattened_extra.finish()),
             finish_sized(&mut self.lineage_object),
             Arc::new(self.lineage_row.finish()),

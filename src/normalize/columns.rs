@@ -144,6 +144,16 @@ impl StrReader {
     pub fn is_missing(&self) -> bool {
         matches!(self, StrReader::Missing)
     }
+
+    /// The buffers holding the column's text.
+    pub fn buffers(&self) -> Vec<datafusion::arrow::buffer::Buffer> {
+        match self {
+            StrReader::Missing => Vec::new(),
+            StrReader::Utf8(a) => vec![a.values().clone()],
+            StrReader::Large(a) => vec![a.values().clone()],
+            StrReader::View(a) => a.data_buffers().to_vec(),
+        }
+    }
 }
 
 /// An integer column (any integer, float or numeric-string type).
@@ -510,7 +520,7 @@ fn render_json(a: &ArrayRef) -> Result<Vec<Option<String>>> {
 /// row by row: where the input may hold what those drop or reshape (null list items, null map
 /// entries, JSON text, structs), the column is built row by row through the readers instead.
 pub mod whole {
-    use datafusion::arrow::array::{ListBuilder, MapBuilder, StringArray, StringBuilder, new_null_array};
+    use datafusion::arrow::array::{ListBuilder, MapBuilder, StringBuilder, StringViewArray, new_null_array};
 
     use super::*;
     use crate::normalize::builder;
@@ -540,11 +550,13 @@ pub mod whole {
         })
     }
 
-    /// A body column as `Utf8` JSON text.
+    /// A body column as `Utf8View` JSON text (text columns become views of their own buffers,
+    /// not copies).
     pub fn json(r: &JsonReader, n: usize) -> Result<ArrayRef> {
         Ok(match r {
-            JsonReader::Text(s) => strings(s, n)?,
-            JsonReader::Rendered(v) => Arc::new(v.iter().map(Option::as_deref).collect::<StringArray>()),
+            JsonReader::Text(StrReader::View(a)) => Arc::new(a.clone()),
+            JsonReader::Text(s) => cast(&strings(s, n)?, &DataType::Utf8View)?,
+            JsonReader::Rendered(v) => Arc::new(v.iter().map(Option::as_deref).collect::<StringViewArray>()),
         })
     }
 

@@ -63,7 +63,7 @@ impl SourceAdapter for AksDiagnosticsSource {
         Ok(column_indices(file_schema, &[TIME, RESOURCE_ID, CATEGORY, PROPERTIES]))
     }
 
-    fn parsed_text_columns(&self) -> &'static [&'static [&'static str]] {
+    fn text_read_as_views(&self) -> &'static [&'static [&'static str]] {
         // `properties.log` as landed by diagnostic settings; `properties` itself when an export
         // keeps it as JSON text.
         &[&[PROPERTIES, LOG], &[PROPERTIES]]
@@ -83,6 +83,9 @@ impl SourceAdapter for AksDiagnosticsSource {
             None => LogColumn::Text(StrReader::Missing),
         };
         let properties_text = StrReader::new(tree.find(&[PROPERTIES]).filter(|a| !matches!(a.data_type(), DataType::Struct(_))))?;
+        if let LogColumn::Text(s) = &log {
+            out.rows.share_text(s);
+        }
         for row in 0..batch.num_rows() {
             let raw_log = || -> Option<String> {
                 match &log {

@@ -42,7 +42,7 @@ impl SourceAdapter for EksCloudWatchSource {
         Ok(column_indices(file_schema, &[OWNER, LOG_GROUP, LOG_STREAM, TIMESTAMP, MESSAGE]))
     }
 
-    fn parsed_text_columns(&self) -> &'static [&'static [&'static str]] {
+    fn text_read_as_views(&self) -> &'static [&'static [&'static str]] {
         &[&[MESSAGE]]
     }
 
@@ -53,6 +53,7 @@ impl SourceAdapter for EksCloudWatchSource {
         let stream = StrReader::new(tree.find(&[LOG_STREAM]))?;
         let cwl_time = TimeReader::new(tree.find(&[TIMESTAMP]), TIMESTAMP, EpochUnit::Millis)?;
         let message = StrReader::new(tree.find(&[MESSAGE]))?;
+        out.rows.share_text(&message);
         for row in 0..batch.num_rows() {
             if let Some(s) = stream.get(row).filter(|s| !s.starts_with(AUDIT_STREAM_PREFIX)) {
                 out.reject(ctx, row, Some(LOG_STREAM.into()), format!("log stream '{s}' is not a kube-apiserver-audit stream (another log category)"), message.get(row).map(str::to_owned));
@@ -80,7 +81,53 @@ impl SourceAdapter for EksCloudWatchSource {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StringViewArray};
+
     use super::*;
+    use crate::normalize::record::Text;
+    use crate::normalize::schema::{REQUEST_OBJECT, RESPONSE_OBJECT};
+    use crate::normalize::{AuditEventBuilder, Envelope};
+
+    fn event(i: usize, body: &str) -> String {
+        format!(
+            r#"{{"auditID":"a{i}","stage":"ResponseComplete","verb":"create","stageTimestamp":"2024-05-01T10:00:00Z","requestObject":{body},"responseObject":{{"kind":"Status","code":201}}}}"#
+        )
+    }
+
+    /// Bodies become views of the landed text (no copy) when it is shared, and equal copies of it
+    /// when it is not.
+    #[test]
+    fn bodies_are_views_of_the_landed_text() {
+        let bodies = [r#"{"kind":"Pod","spec":{"containers":[{"name":"web","image":"nginx"}]}}"#, "{}", r#"{"kind":"Pod","pad":"\u00e9x"}"#];
+        let messages: Vec<String> = bodies.iter().enumerate().map(|(i, b)| event(i, b)).collect();
+        let views: ArrayRef = Arc::new(StringViewArray::from_iter_values(messages.iter()));
+        let plain: ArrayRef = Arc::new(StringArray::from_iter_values(messages.iter()));
+        let ctx = BatchContext { object: "file:///lake/eks/part-0.parquet", first_row: 0, defaults: Envelope { cluster: Some(Text::Borrowed("prod")), ..Envelope::default() } };
+        for message in [views, plain] {
+            let n = message.len();
+            let batch = RecordBatch::try_from_iter([
+                (LOG_STREAM, Arc::new(StringArray::from_iter_values(std::iter::repeat_n("kube-apiserver-audit-1", n))) as ArrayRef),
+                (MESSAGE, Arc::clone(&message)),
+            ])
+            .unwrap();
+            let (mut rows, mut rejects) = (AuditEventBuilder::new("eks_cloudwatch", "eks"), Vec::new());
+            EksCloudWatchSource.normalize(&batch, &ctx, &mut BatchOutput { rows: &mut rows, rejects: &mut rejects }).unwrap();
+            let out = rows.finish().unwrap();
+            assert!(rejects.is_empty(), "{rejects:?}");
+            let request = out.column_by_name(REQUEST_OBJECT).unwrap().as_string_view();
+            let got: Vec<&str> = (0..n).map(|i| request.value(i)).collect();
+            assert_eq!(got, bodies);
+            assert_eq!(out.column_by_name(RESPONSE_OBJECT).unwrap().as_string_view().value(0), r#"{"kind":"Status","code":201}"#);
+            // The long bodies' bytes are the landed text's, not a copy.
+            let text: Vec<*const u8> = match message.as_string_view_opt() {
+                Some(v) => v.data_buffers().iter().map(|b| b.as_ptr()).collect(),
+                None => vec![message.as_string::<i32>().values().as_ptr()],
+            };
+            assert!(request.data_buffers().iter().any(|b| text.contains(&b.as_ptr())), "bodies were copied");
+        }
+    }
 
     #[test]
     fn cluster_comes_from_the_log_group() {

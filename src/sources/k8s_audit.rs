@@ -28,6 +28,10 @@ impl SourceAdapter for K8sAuditSource {
         Ok((0..file_schema.fields().len()).collect())
     }
 
+    fn text_read_as_views(&self) -> &'static [&'static [&'static str]] {
+        &[&["requestObject"], &["responseObject"]]
+    }
+
     fn normalize(&self, batch: &RecordBatch, ctx: &BatchContext<'_>, out: &mut BatchOutput<'_>) -> Result<()> {
         let columns = TypedEventColumns::resolve(&ColumnTree::from_batch(batch))?;
         let env = ctx.envelope(None, None, None, None);

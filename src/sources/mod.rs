@@ -177,11 +177,12 @@ pub trait SourceAdapter: Send + Sync {
     /// Normalizes one batch (projected to [`columns_to_read`](Self::columns_to_read)).
     fn normalize(&self, batch: &RecordBatch, ctx: &BatchContext<'_>, out: &mut BatchOutput<'_>) -> Result<()>;
 
-    /// Paths (case-insensitive, through structs) of the text columns this adapter only parses in
-    /// place and never passes on. The scan reads them as string views of the decompressed
-    /// Parquet pages instead of copying every value into a new buffer: for the JSON landings
-    /// that copy is the whole event, ~1.2 KB per row.
-    fn parsed_text_columns(&self) -> &'static [&'static [&'static str]] {
+    /// Paths (case-insensitive, through structs) of the text columns the scan reads as string
+    /// views of the decompressed Parquet pages instead of copying every value into a new buffer:
+    /// JSON events the adapter parses in place (the whole event, ~1.2 KB per row), whose bodies
+    /// then stay views of that text, and bodies passed on as they are (`audit_events` holds
+    /// bodies as views).
+    fn text_read_as_views(&self) -> &'static [&'static [&'static str]] {
         &[]
     }
 }
