@@ -147,7 +147,37 @@ fn log_from_properties_json(props: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, AsArray, StringArray, StringViewArray, StructArray};
+    use datafusion::arrow::datatypes::Field;
+
     use super::*;
+    use crate::normalize::schema::REQUEST_OBJECT;
+    use crate::normalize::{AuditEventBuilder, Envelope};
+
+    /// The bodies of `properties.log` events are views of the log text, not copies.
+    #[test]
+    fn bodies_are_views_of_the_log_text() {
+        let body = r#"{"kind":"ClusterRoleBinding","roleRef":{"kind":"ClusterRole","name":"cluster-admin"}}"#;
+        let log = format!(r#"{{"auditID":"b1","verb":"create","stageTimestamp":"2024-05-01T10:00:00Z","requestObject":{body}}}"#);
+        let log: ArrayRef = Arc::new(StringViewArray::from_iter_values([log]));
+        let properties = StructArray::from(vec![(Arc::new(Field::new(LOG, DataType::Utf8View, true)), Arc::clone(&log))]);
+        let batch = RecordBatch::try_from_iter([
+            (RESOURCE_ID, Arc::new(StringArray::from(vec!["/SUBSCRIPTIONS/S/RESOURCEGROUPS/G/PROVIDERS/MICROSOFT.CONTAINERSERVICE/MANAGEDCLUSTERS/C"])) as ArrayRef),
+            (CATEGORY, Arc::new(StringArray::from(vec!["kube-audit"])) as ArrayRef),
+            (PROPERTIES, Arc::new(properties) as ArrayRef),
+        ])
+        .unwrap();
+        let ctx = BatchContext { object: "file:///lake/aks/part-0.parquet", first_row: 0, defaults: Envelope::default() };
+        let (mut rows, mut rejects) = (AuditEventBuilder::new("aks_diagnostics", "aks"), Vec::new());
+        AksDiagnosticsSource.normalize(&batch, &ctx, &mut BatchOutput { rows: &mut rows, rejects: &mut rejects }).unwrap();
+        let out = rows.finish().unwrap();
+        assert!(rejects.is_empty(), "{rejects:?}");
+        let request = out.column_by_name(REQUEST_OBJECT).unwrap().as_string_view();
+        assert_eq!(request.value(0), body);
+        assert_eq!(request.data_buffers()[0].as_ptr(), log.as_string_view().data_buffers()[0].as_ptr());
+    }
 
     #[test]
     fn resource_id_names_subscription_group_and_cluster() {
