@@ -557,8 +557,8 @@ fn string_udf(name: &str, f: fn(&str) -> Option<String>) -> ScalarUDF {
     text_udf(name, DataType::Utf8, move |texts| Ok(Arc::new(texts.iter().map(|v| v.and_then(f)).collect::<StringArray>())))
 }
 
-/// A UDF of one text argument, `Utf8` or `Utf8View`: the shared scan passes request bodies as
-/// views (see `engine::shared`), which a `Utf8`-only signature would copy into a new array first.
+/// A UDF of one text argument, `Utf8` or `Utf8View`: `audit_events` holds request bodies as
+/// views, which a `Utf8`-only signature would copy into a new array first.
 fn text_udf(name: &str, ty: DataType, f: impl Fn(&[Option<&str>]) -> DfResult<ArrayRef> + Send + Sync + 'static) -> ScalarUDF {
     let signature = Signature::uniform(1, vec![DataType::Utf8, DataType::Utf8View], Volatility::Immutable);
     ScalarUDF::from(SimpleScalarUDF::new_with_signature(

@@ -355,14 +355,13 @@ async fn read_batches(
     shared: &ScanShared,
     tx: &Sender<datafusion::error::Result<RecordBatch>>,
     counts: &mut SourceCounts,
-    reader: CountingReader,
+    mut reader: CountingReader,
 ) -> bool {
     let mut rejects: Vec<Reject> = Vec::new();
     let object_reject = |reason: String, field: Option<String>, rejects: &mut Vec<Reject>, counts: &mut SourceCounts| {
         counts.objects_rejected += 1;
         rejects.push(Reject { object: object.url.clone(), row: None, field, reason, record: None });
     };
-    let mut reader = reader;
     let metadata = match ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new()).await {
         Ok(m) => m,
         Err(e) if is_transient(&e) => return fail_transient(object, e, tx).await,

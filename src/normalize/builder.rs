@@ -95,7 +95,7 @@ pub struct EventArrays {
     pub response: [ArrayRef; 3],
     /// `Map<Utf8, Utf8>`.
     pub annotations: ArrayRef,
-    /// `Utf8View`, as the two below.
+    /// `Utf8View`, as is `response_object`.
     pub request_object: ArrayRef,
     pub response_object: ArrayRef,
 }

@@ -554,8 +554,10 @@ pub mod whole {
     /// not copies).
     pub fn json(r: &JsonReader, n: usize) -> Result<ArrayRef> {
         Ok(match r {
+            JsonReader::Text(StrReader::Missing) => new_null_array(&DataType::Utf8View, n),
+            JsonReader::Text(StrReader::Utf8(a)) => cast(a, &DataType::Utf8View)?,
+            JsonReader::Text(StrReader::Large(a)) => cast(a, &DataType::Utf8View)?,
             JsonReader::Text(StrReader::View(a)) => Arc::new(a.clone()),
-            JsonReader::Text(s) => cast(&strings(s, n)?, &DataType::Utf8View)?,
             JsonReader::Rendered(v) => Arc::new(v.iter().map(Option::as_deref).collect::<StringViewArray>()),
         })
     }
