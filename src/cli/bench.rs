@@ -2,8 +2,9 @@
 //! (a) a bare scan that decodes every column the pack reads and parses the JSON once (for a typed
 //! landing, whose bodies stay JSON text, decoding alone is measured too), (b) the full
 //! rule pack over one shared scan, and (c) optionally the naive plan, one query per rule. Reports
-//! events/s, MB/s of Parquet read and the peak RSS of each phase. BENCHMARKS.md has the results
-//! and the commands.
+//! events/s, MB/s of Parquet read and the peak RSS of each phase, and what planning the pack alone
+//! costs (the fixed cost of every run, most of a scheduled run over a few minutes of events).
+//! BENCHMARKS.md has the results and the commands.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,6 +13,7 @@ use anyhow::Result;
 use auditlake::generate::{GenerateOptions, generate};
 use auditlake::rules::{Rule, default_rules_dir, load_rules};
 use auditlake::sources::SourceFormat;
+use auditlake::engine::shared::SharedPack;
 use auditlake::engine::{ObjectScope, PackResults};
 use auditlake::{AuditLake, Config, TimeWindow};
 use serde::Serialize;
@@ -46,7 +48,7 @@ pub struct BenchArgs {
     #[arg(long)]
     json: bool,
     /// Run the bare scan (and decode-only scan) and the pack this many times, alternating, and report the median run
-    /// of each (this machine's timings vary by 15% or more from run to run).
+    /// of each, and of as many planning measurements (this machine's timings vary by 15% or more from run to run).
     #[arg(long, default_value_t = 1)]
     repeat: usize,
 }
@@ -79,6 +81,10 @@ fn peak_rss_mib() -> f64 {
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
+
+/// Times the pack is planned per planning measurement (planning 69 rules takes a fraction of a
+/// second; the CPU clock ticks 100 times a second).
+const PLANS_PER_MEASUREMENT: usize = 5;
 
 #[derive(Debug, Serialize)]
 struct Measurement {
@@ -194,6 +200,20 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
         out.extend(scans.into_iter().map(median));
         out.push(median(packs));
 
+        // Planning alone: what a scheduled run over a small window mostly spends.
+        let lake = AuditLake::open(&config, TimeWindow::default()).await?;
+        let queries: Vec<(&str, &str)> = rules.iter().map(|r| (r.meta.id.as_str(), r.sql.as_str())).collect();
+        let mut plans = Vec::new();
+        for _ in 0..args.repeat.max(1) {
+            let (started, cpu) = (Instant::now(), cpu_seconds());
+            for _ in 0..PLANS_PER_MEASUREMENT {
+                SharedPack::plan(lake.context(), &queries, lake.allowlists()).await?;
+            }
+            let per_plan = |t: f64| t / PLANS_PER_MEASUREMENT as f64;
+            plans.push(measure(shape, "plan_pack", 0, rules.len(), (per_plan(started.elapsed().as_secs_f64()), per_plan(cpu_seconds() - cpu)), 0, 0, 0));
+        }
+        out.push(median(plans));
+
         if args.naive {
             reset_peak_rss();
             let lake = AuditLake::open(&config, TimeWindow::default()).await?;
@@ -220,6 +240,8 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
         for m in out.iter().filter(|m| m.shape == shape.as_str()) {
             if args.json {
                 println!("{}", serde_json::to_string(m)?);
+            } else if m.phase == "plan_pack" {
+                println!("{:<16} {:<19} {:>17} {:>3} rules {:>8.3}s (CPU {:>6.3}s) per plan, no data read", m.shape, m.phase, "", m.rules, m.seconds, m.cpu_seconds);
             } else {
                 println!(
                     "{:<16} {:<19} {:>10} events {:>3} rules {:>8.2}s (CPU {:>6.2}s) {:>12.0} events/s {:>8.1} MB/s  peak RSS {:>6.0} MiB  objects opened {:>6}  hits {}",

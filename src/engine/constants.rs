@@ -10,6 +10,9 @@
 //! and replaced by its value: a literal, an `IN` list, or `true`/`false` for `EXISTS`. The
 //! statement then means exactly what it meant, and plans like one written with literals.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
@@ -23,6 +26,28 @@ use super::ALLOWLIST_TABLE;
 /// Plans `sql` on `ctx` with every uncorrelated subquery that reads only the allow-list table
 /// replaced by its value.
 pub async fn plan_sql(ctx: &SessionContext, sql: &str) -> DfResult<DataFrame> {
+    plan_sql_with(ctx, sql, &SubqueryValues::default()).await
+}
+
+/// The values of allow-list subqueries already run on one session, for statements planned on
+/// it: rules repeat the same few subqueries (`system_namespaces` alone in 18 rules), and running
+/// each was a third of turning a rule's SQL into a logical plan.
+#[derive(Debug, Default)]
+pub struct SubqueryValues(Mutex<HashMap<Subquery, (Vec<ScalarValue>, ScalarValue)>>);
+
+impl SubqueryValues {
+    fn get(&self, sq: &Subquery) -> Option<(Vec<ScalarValue>, ScalarValue)> {
+        self.0.lock().expect("subquery values lock poisoned").get(sq).cloned()
+    }
+
+    fn insert(&self, sq: Subquery, value: (Vec<ScalarValue>, ScalarValue)) {
+        self.0.lock().expect("subquery values lock poisoned").insert(sq, value);
+    }
+}
+
+/// [`plan_sql`], taking subquery values from `known` and adding those it runs. `known` must
+/// hold only values computed on `ctx` (or a session with the same allow-lists).
+pub async fn plan_sql_with(ctx: &SessionContext, sql: &str, known: &SubqueryValues) -> DfResult<DataFrame> {
     let (state, plan) = ctx.sql(sql).await?.into_parts();
     let mut found: Vec<Subquery> = Vec::new();
     plan.apply_with_subqueries(|node| {
@@ -44,6 +69,10 @@ pub async fn plan_sql(ctx: &SessionContext, sql: &str) -> DfResult<DataFrame> {
     // Each subquery's rows, and the NULL of its type (a scalar subquery without rows).
     let mut values: Vec<(Subquery, Vec<ScalarValue>, ScalarValue)> = Vec::with_capacity(found.len());
     for sq in found {
+        if let Some((rows, null)) = known.get(&sq) {
+            values.push((sq, rows, null));
+            continue;
+        }
         let schema = sq.subquery.schema();
         if schema.fields().len() != 1 {
             // Not a one-column result: left to DataFusion, which reports it.
@@ -57,6 +86,7 @@ pub async fn plan_sql(ctx: &SessionContext, sql: &str) -> DfResult<DataFrame> {
                 rows.push(ScalarValue::try_from_array(b.column(0), row)?);
             }
         }
+        known.insert(sq.clone(), (rows.clone(), null.clone()));
         values.push((sq, rows, null));
     }
     let plan = plan
@@ -158,6 +188,28 @@ mod tests {
             let expected = rows(ctx.sql(sql).await.unwrap()).await;
             assert_eq!(rows(inlined).await, expected, "{sql}");
         }
+    }
+
+    /// A subquery run for one statement is not run again for the next statement planned with the
+    /// same known values: they are taken from there.
+    #[tokio::test]
+    async fn known_subquery_values_are_reused() {
+        let ctx = session().await;
+        let known = SubqueryValues::default();
+        let first = "SELECT n FROM t WHERE ns IN (SELECT value FROM allowlist WHERE list = 'ns') ORDER BY n";
+        let second = "SELECT n * 10 AS m FROM t WHERE ns NOT IN (SELECT value FROM allowlist WHERE list = 'ns') \
+                      AND (SELECT count(*) FROM allowlist WHERE list = 'empty') = 0 ORDER BY m";
+        assert_eq!(rows(plan_sql_with(&ctx, first, &known).await.unwrap()).await, rows(ctx.sql(first).await.unwrap()).await);
+        assert_eq!(known.0.lock().unwrap().len(), 1);
+        // The second statement reads the first one's values, and runs only its new subquery.
+        for (rows, _) in known.0.lock().unwrap().values_mut() {
+            *rows = vec![ScalarValue::Utf8(Some("default".to_owned()))];
+        }
+        let from_known = rows(plan_sql_with(&ctx, second, &known).await.unwrap()).await;
+        assert_eq!(known.0.lock().unwrap().len(), 2);
+        let expected = rows(ctx.sql("SELECT n * 10 AS m FROM t WHERE ns NOT IN ('default') ORDER BY m").await.unwrap()).await;
+        assert_eq!(from_known, expected);
+        assert_ne!(from_known, rows(plan_sql(&ctx, second).await.unwrap()).await);
     }
 
     /// Correlated subqueries and subqueries over other tables are left to DataFusion.

@@ -455,6 +455,7 @@ impl SharedPack {
     /// `k8s_events` (computed once), and whose fact views are computed once from it (so a body
     /// is parsed once per event, not once per rule reading the view).
     pub async fn plan(source_ctx: &SessionContext, queries: &[(&str, &str)], allowlists: &Allowlists) -> Result<Self> {
+        let started = std::time::Instant::now();
         let source = source_ctx.sql("SELECT * FROM k8s_events").await?.create_physical_plan().await?;
         let hub = Arc::new(Hub::default());
         // One partition per rule plan: the pack's many plans already keep every core busy, and
@@ -462,7 +463,13 @@ impl SharedPack {
         // Smaller batches: a filter copies every batch under half the batch size into a full one,
         // and what a subscription delivers is already filtered, so coalescing it to 8192 rows
         // copied request bodies once more (per fact view and per rule) for nothing.
-        let config = datafusion::prelude::SessionConfig::new().with_target_partitions(1).with_batch_size(RULE_BATCH_ROWS);
+        // One optimizer pass: a second one (DataFusion's default allows up to three) changed
+        // nothing any rule's scan is sent and cost ~15% of planning the pack, which is most of
+        // what a scheduled run over a few minutes of events spends.
+        let config = datafusion::prelude::SessionConfig::new()
+            .with_target_partitions(1)
+            .with_batch_size(RULE_BATCH_ROWS)
+            .set_usize("datafusion.optimizer.max_passes", 1);
         let rules_ctx = super::new_context_with(config)?;
         register_allowlists(&rules_ctx, allowlists)?;
         let events = SharedScanTable { schema: source.schema(), hub: Arc::clone(&hub), stream: EVENTS_STREAM };
@@ -489,10 +496,11 @@ impl SharedPack {
         // core. Physical planning, where scans subscribe, stays one rule at a time, so a rule's
         // subscriptions are the ones added while it is planned.
         let mut optimizing = tokio::task::JoinSet::new();
+        let subquery_values = Arc::new(super::constants::SubqueryValues::default());
         for (i, (_, sql)) in queries.iter().enumerate() {
-            let (ctx, sql) = (rules_ctx.clone(), (*sql).to_owned());
+            let (ctx, sql, known) = (rules_ctx.clone(), (*sql).to_owned(), Arc::clone(&subquery_values));
             optimizing.spawn(async move {
-                let (state, plan) = super::constants::plan_sql(&ctx, &sql).await?.into_parts();
+                let (state, plan) = super::constants::plan_sql_with(&ctx, &sql, &known).await?.into_parts();
                 let plan = state.optimize(&plan)?;
                 Ok::<_, DataFusionError>((i, state, plan))
             });
@@ -501,6 +509,7 @@ impl SharedPack {
         while let Some(done) = optimizing.join_next().await {
             optimized.push(done.map_err(|e| Error::Output(format!("rule planning task failed: {e}")))??);
         }
+        let optimized_at = started.elapsed();
         optimized.sort_by_key(|(i, _, _)| *i);
         let mut plans = Vec::with_capacity(queries.len());
         for ((id, _), (_, state, logical)) in queries.iter().zip(optimized) {
@@ -515,6 +524,7 @@ impl SharedPack {
             });
             plans.push(((*id).to_owned(), plan));
         }
+        let physical_at = started.elapsed();
         let mut views = Vec::new();
         for (i, (name, frame)) in view_frames.into_iter().enumerate() {
             let stream = i + 1;
@@ -534,6 +544,7 @@ impl SharedPack {
             tracing::debug!(view = name, plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false), "fact view plan");
             views.push(Some(plan));
         }
+        tracing::debug!(?optimized_at, ?physical_at, total = ?started.elapsed(), rules = queries.len(), "pack planned");
         Ok(SharedPack { source, task_ctx: source_ctx.task_ctx(), rules_task_ctx: rules_ctx.task_ctx(), hub, views, plans, sent })
     }
 

@@ -146,18 +146,21 @@ fn bench_measures_every_phase_over_the_same_events() {
     // The typed shape keeps bodies as JSON text: (a) parses them, decoding alone is reported too.
     let typed = bench("k8s_audit");
     let phases: Vec<&str> = typed.iter().map(|m| m["phase"].as_str().unwrap()).collect();
-    assert_eq!(phases, ["bare_scan", "decode_only", "full_pack", "one_query_per_rule"]);
+    assert_eq!(phases, ["bare_scan", "decode_only", "full_pack", "plan_pack", "one_query_per_rule"]);
     let events = typed[0]["events"].as_i64().unwrap();
     assert!(events >= 3000, "{typed:?}");
     assert_eq!(typed[0]["events"], typed[1]["events"], "both bare scans count the same events");
     // The pack and one query per rule find the same hits, and some.
-    assert!(typed[2]["hits"].as_u64().unwrap() > 0 && typed[2]["hits"] == typed[3]["hits"], "{typed:?}");
-    assert_eq!(typed[2]["rules"], typed[3]["rules"]);
+    assert!(typed[2]["hits"].as_u64().unwrap() > 0 && typed[2]["hits"] == typed[4]["hits"], "{typed:?}");
+    assert_eq!(typed[2]["rules"], typed[4]["rules"]);
+    // Planning the pack alone is measured too, reading no data.
+    assert_eq!(typed[3]["rules"], typed[2]["rules"]);
+    assert!(typed[3]["seconds"].as_f64().unwrap() > 0.0 && typed[3]["objects_opened"] == 0, "{typed:?}");
     // A JSON-text shape parses the bodies while decoding: no separate decode-only phase.
     let eks = bench("eks_cloudwatch");
     let phases: Vec<&str> = eks.iter().map(|m| m["phase"].as_str().unwrap()).collect();
-    assert_eq!(phases, ["bare_scan", "full_pack", "one_query_per_rule"]);
-    assert!(eks[1]["hits"].as_u64().unwrap() > 0 && eks[1]["hits"] == eks[2]["hits"], "{eks:?}");
+    assert_eq!(phases, ["bare_scan", "full_pack", "plan_pack", "one_query_per_rule"]);
+    assert!(eks[1]["hits"].as_u64().unwrap() > 0 && eks[1]["hits"] == eks[3]["hits"], "{eks:?}");
 }
 
 #[test]
