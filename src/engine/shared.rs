@@ -151,6 +151,11 @@ struct Sent {
 /// Rule plans' batch size (DataFusion's default is 8192).
 const RULE_BATCH_ROWS: usize = 1024;
 
+/// Optimizer passes over a rule's plan. A second one (DataFusion's default allows up to three)
+/// changed nothing any rule's scan is sent and cost ~15% of planning the pack, which is most of
+/// what a scheduled run over a few minutes of events spends.
+const RULE_OPTIMIZER_PASSES: usize = 1;
+
 /// Batches a bounded subscription may hold before the producer waits for its plan.
 const MAX_QUEUED_BATCHES: usize = 8;
 
@@ -463,13 +468,10 @@ impl SharedPack {
         // Smaller batches: a filter copies every batch under half the batch size into a full one,
         // and what a subscription delivers is already filtered, so coalescing it to 8192 rows
         // copied request bodies once more (per fact view and per rule) for nothing.
-        // One optimizer pass: a second one (DataFusion's default allows up to three) changed
-        // nothing any rule's scan is sent and cost ~15% of planning the pack, which is most of
-        // what a scheduled run over a few minutes of events spends.
         let config = datafusion::prelude::SessionConfig::new()
             .with_target_partitions(1)
             .with_batch_size(RULE_BATCH_ROWS)
-            .set_usize("datafusion.optimizer.max_passes", 1);
+            .set_usize("datafusion.optimizer.max_passes", RULE_OPTIMIZER_PASSES);
         let rules_ctx = super::new_context_with(config)?;
         register_allowlists(&rules_ctx, allowlists)?;
         let events = SharedScanTable { schema: source.schema(), hub: Arc::clone(&hub), stream: EVENTS_STREAM };
@@ -745,6 +747,34 @@ mod tests {
     use super::*;
     use crate::normalize::schema::REQUEST_OBJECT;
     use datafusion::arrow::array::{Int32Array, StringArray, StringViewArray};
+
+    /// Rule plans get one optimizer pass ([`RULE_OPTIMIZER_PASSES`]): statements whose rewrites
+    /// feed one another (nested and correlated subqueries, outer joins a filter makes inner,
+    /// HAVING over a subquery) still plan, and return what DataFusion's default passes return.
+    #[tokio::test]
+    async fn one_optimizer_pass_plans_what_the_default_passes_plan() {
+        let session = |passes: usize| async move {
+            let ctx = SessionContext::new_with_config(datafusion::prelude::SessionConfig::new().set_usize("datafusion.optimizer.max_passes", passes));
+            ctx.sql("CREATE TABLE e(ns VARCHAR, usr VARCHAR, n INT) AS VALUES ('a', 'u1', 1), ('a', 'u2', 2), ('b', 'u1', 3), ('c', NULL, 4), (NULL, 'u3', 5)").await.unwrap();
+            ctx.sql("CREATE TABLE l(value VARCHAR, list VARCHAR) AS VALUES ('a', 'x'), ('u1', 'y'), ('b', 'x')").await.unwrap();
+            ctx
+        };
+        let (one, default) = (session(RULE_OPTIMIZER_PASSES).await, session(3).await);
+        for sql in [
+            "SELECT n FROM e WHERE EXISTS (SELECT 1 FROM e e2 WHERE e2.usr = e.usr AND e2.n <> e.n AND e2.ns IN (SELECT value FROM l WHERE list = 'x')) ORDER BY n",
+            "SELECT n, (SELECT count(*) FROM e e2 WHERE e2.ns = e.ns) AS same_ns FROM e ORDER BY n",
+            "SELECT n FROM e WHERE ns NOT IN (SELECT value FROM l WHERE l.list = 'x' AND l.value <> coalesce(e.usr, '')) ORDER BY n",
+            "SELECT usr, count(*) AS c FROM e GROUP BY usr HAVING count(*) >= (SELECT count(*) FROM l WHERE list = 'y') ORDER BY usr",
+            "SELECT e.n FROM e LEFT JOIN l ON e.ns = l.value WHERE l.list = 'x' AND e.n > 1 ORDER BY e.n",
+            "SELECT n FROM (SELECT n, row_number() OVER (PARTITION BY ns ORDER BY n DESC) AS r FROM e WHERE usr IS NOT NULL) WHERE r = 1 ORDER BY n",
+            "SELECT n FROM e WHERE ns = 'a' UNION ALL SELECT n FROM e WHERE usr IN (SELECT value FROM l) ORDER BY n",
+        ] {
+            let got = one.sql(sql).await.unwrap().collect().await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let expected = default.sql(sql).await.unwrap().collect().await.unwrap();
+            let show = |b: &[RecordBatch]| datafusion::arrow::util::pretty::pretty_format_batches(b).unwrap().to_string();
+            assert_eq!(show(&got), show(&expected), "{sql}");
+        }
+    }
 
     /// What a rule keeps of the events stream is compacted to its own rows' bytes; results come
     /// back as the plain strings they were.
