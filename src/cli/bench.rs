@@ -3,7 +3,8 @@
 //! landing, whose bodies stay JSON text, decoding alone is measured too), (b) the full
 //! rule pack over one shared scan, and (c) optionally the naive plan, one query per rule. Reports
 //! events/s, MB/s of Parquet read and the peak RSS of each phase, and what planning the pack alone
-//! costs (the fixed cost of every run, most of a scheduled run over a few minutes of events).
+//! costs (the fixed cost of every run, most of a scheduled run over a few minutes of a quiet
+//! cluster's events).
 //! BENCHMARKS.md has the results and the commands.
 
 use std::path::{Path, PathBuf};

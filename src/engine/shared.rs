@@ -152,8 +152,8 @@ struct Sent {
 const RULE_BATCH_ROWS: usize = 1024;
 
 /// Optimizer passes over a rule's plan. A second one (DataFusion's default allows up to three)
-/// changed nothing any rule's scan is sent and cost ~15% of planning the pack, which is most of
-/// what a scheduled run over a few minutes of events spends.
+/// changed nothing any rule's scan is sent and cost ~15% of planning the pack, the fixed cost of
+/// every run (most of a scheduled run over a few minutes of a quiet cluster's events).
 const RULE_OPTIMIZER_PASSES: usize = 1;
 
 /// Batches a bounded subscription may hold before the producer waits for its plan.
