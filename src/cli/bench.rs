@@ -14,8 +14,7 @@ use anyhow::Result;
 use auditlake::generate::{GenerateOptions, generate};
 use auditlake::rules::{Rule, default_rules_dir, load_rules};
 use auditlake::sources::SourceFormat;
-use auditlake::engine::shared::SharedPack;
-use auditlake::engine::{ObjectScope, PackResults};
+use auditlake::engine::{ObjectScope, PackResults, rule_queries};
 use auditlake::{AuditLake, Config, TimeWindow};
 use serde::Serialize;
 
@@ -203,12 +202,12 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
 
         // Planning alone: what a scheduled run over a small window mostly spends.
         let lake = AuditLake::open(&config, TimeWindow::default()).await?;
-        let queries: Vec<(&str, &str)> = rules.iter().map(|r| (r.meta.id.as_str(), r.sql.as_str())).collect();
+        let queries = rule_queries(&rule_refs);
         let mut plans = Vec::new();
         for _ in 0..args.repeat.max(1) {
             let (started, cpu) = (Instant::now(), cpu_seconds());
             for _ in 0..PLANS_PER_MEASUREMENT {
-                SharedPack::plan(lake.context(), &queries, lake.allowlists()).await?;
+                lake.plan_pack(&queries).await?;
             }
             let per_plan = |t: f64| t / PLANS_PER_MEASUREMENT as f64;
             plans.push(measure(shape, "plan_pack", 0, rules.len(), (per_plan(started.elapsed().as_secs_f64()), per_plan(cpu_seconds() - cpu)), 0, 0, 0));

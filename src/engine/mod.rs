@@ -64,6 +64,11 @@ pub fn parse_time_arg(s: &str, now_micros: i64) -> Result<i64> {
     parse_timestamp_micros(s).ok_or_else(|| Error::InvalidTime(s.to_owned()))
 }
 
+/// Each rule as the `(id, sql)` query the shared pack plans.
+pub fn rule_queries<'a>(rules: &[&'a crate::rules::Rule]) -> Vec<(&'a str, &'a str)> {
+    rules.iter().map(|r| (r.meta.id.as_str(), r.sql.as_str())).collect()
+}
+
 /// Retry options a `storage` table may carry, with the names delta-rs uses for output tables:
 /// `max_retries`, `retry_timeout`, `backoff_config.init_backoff`, `backoff_config.max_backoff`,
 /// `backoff_config.base`. Returns the other options and the retry policy.
@@ -315,13 +320,18 @@ impl AuditLake {
 
     /// Runs `rules` over one shared scan of `audit_events` (see [`shared`]); results per rule id.
     pub async fn run_shared(&self, rules: &[&crate::rules::Rule]) -> Result<Vec<(String, Vec<RecordBatch>)>> {
-        let queries: Vec<(&str, &str)> = rules.iter().map(|r| (r.meta.id.as_str(), r.sql.as_str())).collect();
-        self.run_queries_shared(&queries).await
+        self.run_queries_shared(&rule_queries(rules)).await
     }
 
     /// Runs `(id, sql)` queries over one shared scan of `audit_events`; results per id.
     pub async fn run_queries_shared(&self, queries: &[(&str, &str)]) -> Result<Vec<(String, Vec<RecordBatch>)>> {
-        shared::SharedPack::plan(&self.ctx, queries, &self.allowlists).await?.execute().await
+        self.plan_pack(queries).await?.execute().await
+    }
+
+    /// Plans `(id, sql)` queries over one shared scan of `audit_events` as it is now scoped,
+    /// without running them.
+    pub async fn plan_pack(&self, queries: &[(&str, &str)]) -> Result<shared::SharedPack> {
+        shared::SharedPack::plan(&self.ctx, queries, &self.allowlists).await
     }
 
     /// Runs `rules` over the events of `window` that `scope` reads, chunk by chunk (see
@@ -331,7 +341,7 @@ impl AuditLake {
     pub async fn run_pack(&self, rules: &[&crate::rules::Rule], window: TimeWindow, scope: ObjectScope) -> Result<PackResults> {
         let metas: Vec<&crate::rules::RuleMeta> = rules.iter().map(|r| &r.meta).collect();
         let chunks = self.plan_chunks(window, &scope, &metas).await?;
-        let queries: Vec<(&str, &str)> = rules.iter().map(|r| (r.meta.id.as_str(), r.sql.as_str())).collect();
+        let queries = rule_queries(rules);
         let mut results: Vec<(String, Vec<RecordBatch>)> = queries.iter().map(|(id, _)| ((*id).to_owned(), Vec::new())).collect();
         let mut cost: BTreeMap<String, std::time::Duration> = BTreeMap::new();
         for chunk in &chunks {
@@ -340,7 +350,7 @@ impl AuditLake {
             // in one pass they are all read, late landings included.
             let chunk_scope = if chunks.len() > 1 { scope.within(chunk.scan) } else { scope.clone() };
             self.set_scope(chunk.scan, chunk_scope).await?;
-            let pack = shared::SharedPack::plan(&self.ctx, &queries, &self.allowlists).await?;
+            let pack = self.plan_pack(&queries).await?;
             let plans = pack.plans();
             for (slot, (_, batches)) in results.iter_mut().zip(pack.execute().await?) {
                 slot.1.extend(if chunks.len() > 1 { chunks::keep_in(batches, chunk.keep)? } else { batches });

@@ -217,7 +217,7 @@ async fn evaluate_and_write(config: &Config, rules: &[Rule], opts: &RunOptions, 
     let single: Vec<&Rule> = rules.iter().filter(|r| !r.meta.is_multi_event()).collect();
     let range_sql = format!("SELECT min(event_time), max(event_time), count(*) FROM {AUDIT_EVENTS_TABLE}");
     let mut queries: Vec<(&str, &str)> = vec![(RANGE_QUERY, range_sql.as_str())];
-    queries.extend(single.iter().map(|r| (r.meta.id.as_str(), r.sql.as_str())));
+    queries.extend(crate::engine::rule_queries(&single));
     let results = lake.run_queries_shared(&queries).await?;
     let totals = lake.report().totals();
     record.rows_read = totals.rows_read as i64;
