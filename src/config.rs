@@ -109,6 +109,20 @@ pub struct RunConfig {
     /// next run, so a run never sees half of an upload burst. Default `0s`.
     #[serde(default = "default_settle")]
     pub settle: String,
+    /// How old a partition (by the time its key names) every run still lists for objects that
+    /// landed since the last run: an object written late into a partition up to this much older
+    /// than the run's arrival window is evaluated by the next run. Default `24h`.
+    #[serde(default = "default_late_reach")]
+    pub late_reach: String,
+    /// How often a run also sweeps older partitions, back to `sweep_reach`, for objects that
+    /// landed since the last sweep and were out of `late_reach` (re-uploads, late backfills into
+    /// old partitions). `0s` turns sweeps off. Default `24h`.
+    #[serde(default = "default_sweep_every")]
+    pub sweep_every: String,
+    /// How far back (partition time, and landing date for retrying failed rules) a sweep lists.
+    /// Objects landing into partitions older than this are never listed. Default `30d`.
+    #[serde(default = "default_sweep_reach")]
+    pub sweep_reach: String,
 }
 
 fn default_initial_lookback() -> String {
@@ -117,10 +131,25 @@ fn default_initial_lookback() -> String {
 fn default_settle() -> String {
     "0s".into()
 }
+fn default_late_reach() -> String {
+    "24h".into()
+}
+fn default_sweep_every() -> String {
+    "24h".into()
+}
+fn default_sweep_reach() -> String {
+    "30d".into()
+}
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { initial_lookback: default_initial_lookback(), settle: default_settle() }
+        RunConfig {
+            initial_lookback: default_initial_lookback(),
+            settle: default_settle(),
+            late_reach: default_late_reach(),
+            sweep_every: default_sweep_every(),
+            sweep_reach: default_sweep_reach(),
+        }
     }
 }
 
@@ -293,7 +322,14 @@ impl Config {
         {
             problems.push(format!("run.initial_lookback: {e} (or \"all\")"));
         }
-        for (what, d) in [("run.settle", &self.run.settle), ("duet.due_in", &self.duet.due_in), ("duet.expected_suppresses", &self.duet.expected_suppresses)] {
+        for (what, d) in [
+            ("run.settle", &self.run.settle),
+            ("run.late_reach", &self.run.late_reach),
+            ("run.sweep_every", &self.run.sweep_every),
+            ("run.sweep_reach", &self.run.sweep_reach),
+            ("duet.due_in", &self.duet.due_in),
+            ("duet.expected_suppresses", &self.duet.expected_suppresses),
+        ] {
             if let Err(e) = parse_duration_micros(d) {
                 problems.push(format!("{what}: {e}"));
             }

@@ -66,6 +66,11 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
 
+    /// A detection rule failed to plan or to run (the pack runs the other rules; callers that
+    /// need every rule's answer get this).
+    #[error("rule {rule}: {error}")]
+    RuleFailed { rule: String, error: String },
+
     /// `--strict` was given and input records were rejected.
     #[error("{0} input record(s) or object(s) rejected (strict mode); run `SELECT * FROM rejects` to see them")]
     StrictRejects(u64),

@@ -185,7 +185,10 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
             reset_peak_rss();
             let lake = AuditLake::open(&config, TimeWindow::default()).await?;
             let (started, cpu) = (Instant::now(), cpu_seconds());
-            let PackResults { results, cost, chunks } = lake.run_pack(&rule_refs, TimeWindow::default(), ObjectScope::Listing).await?;
+            let PackResults { results, cost, chunks, failed } = lake.run_pack(&rule_refs, TimeWindow::default(), ObjectScope::Listing).await?;
+            if let Some(f) = failed.into_iter().next() {
+                return Err(auditlake::Error::RuleFailed { rule: f.id, error: f.error }.into());
+            }
             let pack = started.elapsed().as_secs_f64();
             let cpu = cpu_seconds() - cpu;
             if !args.json && packs.is_empty() {

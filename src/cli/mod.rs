@@ -1,7 +1,8 @@
 //! Command-line interface: argument parsing, one module per subcommand, exit codes.
 //!
 //! Exit codes: 0 success; 1 failed (retryable); 2 configuration or usage error (not retryable);
-//! 3 completed, but input was rejected (`run` always; `query` with `--strict`).
+//! 3 completed, but input was rejected (`run` always; `query` with `--strict`); 4 `run` completed
+//! but some rules failed (`partial`: recorded in `runs`, retried by the next runs).
 
 mod bench;
 mod common;
@@ -58,6 +59,7 @@ enum Command {
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_REJECTS: u8 = 3;
+pub const EXIT_PARTIAL: u8 = 4;
 
 fn init_logging(format: LogFormat, verbose: u8) {
     let default = match verbose {
@@ -83,6 +85,7 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
                 auditlake::Error::Config(_) | auditlake::Error::ConfigRead { .. } | auditlake::Error::InvalidTime(_) | auditlake::Error::NotFound(_) => EXIT_USAGE,
                 auditlake::Error::Conflict(_) => EXIT_USAGE,
                 auditlake::Error::StrictRejects(_) => EXIT_REJECTS,
+                auditlake::Error::RuleFailed { .. } => EXIT_FAILED,
                 auditlake::Error::DataFusion(df) if is_plan_error(df) => EXIT_USAGE,
                 _ => EXIT_FAILED,
             };

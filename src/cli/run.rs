@@ -8,7 +8,7 @@ use auditlake::rules::{default_rules_dir, load_rules, pack_problems};
 use auditlake::run::{RunOptions, RunSummary, run};
 use auditlake::sinks::rfc3339;
 
-use super::EXIT_REJECTS;
+use super::{EXIT_PARTIAL, EXIT_REJECTS};
 use super::common::{ConfigArgs, SummaryFormat};
 
 #[derive(Debug, clap::Args)]
@@ -74,7 +74,13 @@ pub async fn run_command(args: RunArgs) -> Result<u8> {
             }
         }
     }
-    Ok(if summary.rejected() > 0 { EXIT_REJECTS } else { 0 })
+    Ok(if summary.record.status == "partial" {
+        EXIT_PARTIAL
+    } else if summary.rejected() > 0 {
+        EXIT_REJECTS
+    } else {
+        0
+    })
 }
 
 /// The alerts and DUET items this run created or updated, most severe first.
@@ -118,6 +124,12 @@ fn print_text(s: &RunSummary) {
     );
     if r.hits != "{}" {
         println!("  hits per rule: {}", r.hits);
+    }
+    if r.objects_late > 0 || r.objects_retried > 0 {
+        println!("  late objects (landed into old partitions): {}; objects re-evaluated for failed rules: {}", r.objects_late, r.objects_retried);
+    }
+    if r.failed_rules != "{}" {
+        println!("  FAILED RULES (the other rules ran; these are retried over the same objects by the next runs): {}", r.failed_rules);
     }
     if s.dry_run {
         println!("  (dry run: nothing written)");

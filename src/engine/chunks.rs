@@ -27,6 +27,21 @@ pub struct Chunk {
     pub scan: TimeWindow,
 }
 
+/// The most chunks one pack run is split into: a window needing more (a record stamped in the
+/// year 9999 stretching a backfill's extent, a typo in `--end`) is refused up front instead of
+/// being ground through for days. 10,000 daily chunks are 27 years.
+pub const MAX_CHUNKS: u64 = 10_000;
+
+/// How many chunks [`split`] makes of `[from, to)`, computed without making them.
+pub fn count(from: i64, to: i64, len: i64) -> u64 {
+    if from >= to || len <= 0 {
+        return 0;
+    }
+    let first = from.div_euclid(len) as i128;
+    let last = (to - 1).div_euclid(len) as i128;
+    (last - first + 1) as u64
+}
+
 /// Splits `[from, to)` at multiples of `len` (epoch-aligned); each chunk's scan starts `margin`
 /// earlier, but never before `from`. End pieces shorter than a quarter chunk join their neighbour.
 pub fn split(from: i64, to: i64, len: i64, margin: i64) -> Vec<Chunk> {
@@ -100,6 +115,9 @@ mod tests {
         assert_eq!(chunks[1].scan.from, Some(24 * H - 300_000_000));
         assert_eq!(chunks[2].scan.to, Some(60 * H));
         assert!(split(10, 10, 24 * H, 0).is_empty());
+        assert_eq!(count(5 * H + 7, 60 * H, 24 * H), 3);
+        assert_eq!(count(0, 24 * H, 24 * H), 1);
+        assert_eq!(count(i64::MIN, i64::MAX, 24 * H), 213_503_984, "no overflow at the extremes");
         // Slivers at the edges (here an hour before and five minutes after) join their neighbour.
         let day = split(-H, 24 * H + 300_000_000, 24 * H, 0);
         assert_eq!(day.len(), 1);

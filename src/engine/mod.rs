@@ -40,6 +40,8 @@ pub struct PackResults {
     pub cost: Vec<(String, std::time::Duration)>,
     /// How many event-time chunks the window was evaluated in.
     pub chunks: usize,
+    /// Rules that failed in any chunk (their results from the other chunks are kept).
+    pub failed: Vec<shared::RuleFailure>,
 }
 
 use crate::config::{Config, SourceConfig, parse_duration_micros};
@@ -271,14 +273,15 @@ impl AuditLake {
 
     /// Lists the objects that landed (were last modified) in `arrival` (`[from, to)`), descending
     /// only into partitions that can hold them: a partition's objects land between its start minus
-    /// the clock skew and its end plus the source's lateness.
-    pub async fn list_arrivals(&self, arrival: TimeWindow) -> Result<Vec<SourceObject>> {
+    /// the clock skew and its end plus the source's lateness. `reach` lists partitions that much
+    /// older too, for objects written late into old partitions.
+    pub async fn list_arrivals(&self, arrival: TimeWindow, reach: i64) -> Result<Vec<SourceObject>> {
         let mut out = Vec::new();
         for source in &self.sources {
             let window = match (arrival.from, arrival.to) {
                 (None, None) => None,
                 (from, to) => Some(ListingWindow {
-                    from: from.map_or(i64::MIN, |f| f.saturating_sub(source.lateness)),
+                    from: from.map_or(i64::MIN, |f| f.saturating_sub(source.lateness).saturating_sub(reach)),
                     to: to.map_or(i64::MAX, |t| t.saturating_add(source.clock_skew)),
                 }),
             };
@@ -286,6 +289,13 @@ impl AuditLake {
             out.extend(listed.into_iter().filter(|(_, o)| arrival.contains(o.meta.last_modified.timestamp_micros())));
         }
         Ok(out)
+    }
+
+    /// The object `url` of source `source_name` as it is now, if it still exists.
+    pub async fn head_object(&self, source_name: &str, url: &str) -> Result<Option<SourceObject>> {
+        let Some(source) = self.sources.iter().find(|s| s.config.name == source_name) else { return Ok(None) };
+        let object = crate::sources::listing::head_object(source.store.as_ref(), &source.location, &source.layout, url).await?;
+        Ok(object.map(|o| (Arc::clone(source), o)))
     }
 
     /// Changes which objects `audit_events` and `rejects` read. With [`ObjectScope::Pinned`] a
@@ -318,13 +328,15 @@ impl AuditLake {
         &self.allowlists
     }
 
-    /// Runs `rules` over one shared scan of `audit_events` (see [`shared`]); results per rule id.
+    /// Runs `rules` over one shared scan of `audit_events` (see [`shared`]); results per rule id,
+    /// or an error naming the first rule that failed.
     pub async fn run_shared(&self, rules: &[&crate::rules::Rule]) -> Result<Vec<(String, Vec<RecordBatch>)>> {
-        self.run_queries_shared(&rule_queries(rules)).await
+        self.run_queries_shared(&rule_queries(rules)).await?.all_or_error()
     }
 
-    /// Runs `(id, sql)` queries over one shared scan of `audit_events`; results per id.
-    pub async fn run_queries_shared(&self, queries: &[(&str, &str)]) -> Result<Vec<(String, Vec<RecordBatch>)>> {
+    /// Runs `(id, sql)` queries over one shared scan of `audit_events`: results per id, and the
+    /// queries that failed (the others still run).
+    pub async fn run_queries_shared(&self, queries: &[(&str, &str)]) -> Result<shared::PackOutput> {
         self.plan_pack(queries).await?.execute().await
     }
 
@@ -344,6 +356,7 @@ impl AuditLake {
         let queries = rule_queries(rules);
         let mut results: Vec<(String, Vec<RecordBatch>)> = queries.iter().map(|(id, _)| ((*id).to_owned(), Vec::new())).collect();
         let mut cost: BTreeMap<String, std::time::Duration> = BTreeMap::new();
+        let mut failed: Vec<shared::RuleFailure> = Vec::new();
         for chunk in &chunks {
             tracing::info!(from = ?chunk.keep.from, to = ?chunk.keep.to, chunks = chunks.len(), "evaluating chunk");
             // Only a chunk narrows the extra objects to those whose partitions can hold its events;
@@ -352,8 +365,15 @@ impl AuditLake {
             self.set_scope(chunk.scan, chunk_scope).await?;
             let pack = self.plan_pack(&queries).await?;
             let plans = pack.plans();
-            for (slot, (_, batches)) in results.iter_mut().zip(pack.execute().await?) {
+            let output = pack.execute().await?;
+            for (id, batches) in output.results {
+                let slot = results.iter_mut().find(|(r, _)| *r == id).expect("results come from the pack's queries");
                 slot.1.extend(if chunks.len() > 1 { chunks::keep_in(batches, chunk.keep)? } else { batches });
+            }
+            for f in output.failed {
+                if !failed.iter().any(|known| known.id == f.id) {
+                    failed.push(f);
+                }
             }
             for (id, plan) in plans {
                 *cost.entry(id).or_default() += shared::compute_time(&plan);
@@ -364,7 +384,8 @@ impl AuditLake {
         }
         let mut cost: Vec<(String, std::time::Duration)> = cost.into_iter().collect();
         cost.sort_by(|a, b| b.1.cmp(&a.1));
-        Ok(PackResults { results, cost, chunks: chunks.len() })
+        results.retain(|(id, _)| !failed.iter().any(|f| f.id == *id));
+        Ok(PackResults { results, cost, chunks: chunks.len(), failed })
     }
 
     /// How a pack run over `window` is cut into event-time chunks ([`chunks`]): epoch-aligned spans
@@ -400,7 +421,18 @@ impl AuditLake {
             extent = Some(extent.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
         }
         let Some((lo, hi)) = extent else { return Ok(whole) };
-        let chunks = chunks::split(window.from.unwrap_or(lo), window.to.unwrap_or(hi), len, margin);
+        let (from, to) = (window.from.unwrap_or(lo), window.to.unwrap_or(hi));
+        let count = chunks::count(from, to, len);
+        if count > chunks::MAX_CHUNKS {
+            return Err(Error::Config(format!(
+                "event-time window {} .. {} would be evaluated in {count} chunks of {} s (at most {}): narrow the window or raise scan.chunk",
+                crate::normalize::time::format_micros(from),
+                crate::normalize::time::format_micros(to),
+                len / 1_000_000,
+                chunks::MAX_CHUNKS
+            )));
+        }
+        let chunks = chunks::split(from, to, len, margin);
         Ok(if chunks.len() > 1 { chunks } else { whole })
     }
 

@@ -170,6 +170,12 @@ impl Hub {
         self.subscribers.lock().expect("hub lock poisoned").len()
     }
 
+    /// Drops the subscriptions added since there were `before`: a plan that failed after
+    /// subscribing must not hold a share of the stream nobody reads.
+    fn release(&self, before: usize) {
+        self.subscribers.lock().expect("hub lock poisoned").truncate(before);
+    }
+
     /// Hands the subscriptions added since there were `before` (the ones a plan just made) to
     /// `adjust`, and records them under `owner` for the debug log.
     fn claim(&self, before: usize, owner: &str, sent: &mut Vec<(String, Arc<Sent>)>, adjust: impl FnOnce(&mut [Subscriber])) {
@@ -453,6 +459,40 @@ pub struct SharedPack {
     plans: Vec<(String, Arc<dyn ExecutionPlan>)>,
     /// What each subscription (by rule or view) was sent.
     sent: Vec<(String, Arc<Sent>)>,
+    /// Rules that failed to plan: they are left out, the rest run.
+    failed: Vec<RuleFailure>,
+}
+
+/// A rule that could not be planned or failed while running; the other rules' results stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleFailure {
+    pub id: String,
+    pub error: String,
+}
+
+impl std::fmt::Display for RuleFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rule {}: {}", self.id, self.error)
+    }
+}
+
+/// What a pack run returns: each rule's results (in the rules' order, failed rules left out) and
+/// the rules that failed.
+#[derive(Debug, Default)]
+pub struct PackOutput {
+    pub results: Vec<(String, Vec<RecordBatch>)>,
+    pub failed: Vec<RuleFailure>,
+}
+
+impl PackOutput {
+    /// The results, or an error naming the first rule that failed (for callers that need every
+    /// rule's answer, such as `query` and fixture tests).
+    pub fn all_or_error(self) -> Result<Vec<(String, Vec<RecordBatch>)>> {
+        match self.failed.into_iter().next() {
+            Some(f) => Err(Error::RuleFailed { rule: f.id, error: f.error }),
+            None => Ok(self.results),
+        }
+    }
 }
 
 impl SharedPack {
@@ -502,29 +542,45 @@ impl SharedPack {
         for (i, (_, sql)) in queries.iter().enumerate() {
             let (ctx, sql, known) = (rules_ctx.clone(), (*sql).to_owned(), Arc::clone(&subquery_values));
             optimizing.spawn(async move {
-                let (state, plan) = super::constants::plan_sql_with(&ctx, &sql, &known).await?.into_parts();
-                let plan = state.optimize(&plan)?;
-                Ok::<_, DataFusionError>((i, state, plan))
+                let planned = async {
+                    let (state, plan) = super::constants::plan_sql_with(&ctx, &sql, &known).await?.into_parts();
+                    let plan = state.optimize(&plan)?;
+                    Ok::<_, DataFusionError>((state, plan))
+                };
+                (i, planned.await)
             });
         }
         let mut optimized = Vec::with_capacity(queries.len());
         while let Some(done) = optimizing.join_next().await {
-            optimized.push(done.map_err(|e| Error::Output(format!("rule planning task failed: {e}")))??);
+            optimized.push(done.map_err(|e| Error::Output(format!("rule planning task failed: {e}")))?);
         }
         let optimized_at = started.elapsed();
-        optimized.sort_by_key(|(i, _, _)| *i);
+        optimized.sort_by_key(|(i, _)| *i);
         let mut plans = Vec::with_capacity(queries.len());
-        for ((id, _), (_, state, logical)) in queries.iter().zip(optimized) {
+        let mut failed = Vec::new();
+        for ((id, _), (_, planned)) in queries.iter().zip(optimized) {
             let before = hub.len();
-            let plan = state.query_planner().create_physical_plan(&logical, &state).await?;
-            hub.claim(before, id, &mut sent, |subs| {
-                if subs.len() > 1 {
-                    for s in subs {
-                        s.bounded = false;
-                    }
+            let physical = match planned {
+                Ok((state, logical)) => state.query_planner().create_physical_plan(&logical, &state).await,
+                Err(e) => Err(e),
+            };
+            match physical {
+                Ok(plan) => {
+                    hub.claim(before, id, &mut sent, |subs| {
+                        if subs.len() > 1 {
+                            for s in subs {
+                                s.bounded = false;
+                            }
+                        }
+                    });
+                    plans.push(((*id).to_owned(), plan));
                 }
-            });
-            plans.push(((*id).to_owned(), plan));
+                Err(e) => {
+                    hub.release(before);
+                    tracing::error!(rule = *id, error = %e, "rule does not plan; the other rules run without it");
+                    failed.push(RuleFailure { id: (*id).to_owned(), error: e.to_string() });
+                }
+            }
         }
         let physical_at = started.elapsed();
         let mut views = Vec::new();
@@ -547,7 +603,7 @@ impl SharedPack {
             views.push(Some(plan));
         }
         tracing::debug!(?optimized_at, ?physical_at, total = ?started.elapsed(), rules = queries.len(), "pack planned");
-        Ok(SharedPack { source, task_ctx: source_ctx.task_ctx(), rules_task_ctx: rules_ctx.task_ctx(), hub, views, plans, sent })
+        Ok(SharedPack { source, task_ctx: source_ctx.task_ctx(), rules_task_ctx: rules_ctx.task_ctx(), hub, views, plans, sent, failed })
     }
 
     /// Each rule's physical plan (to read its metrics after [`SharedPack::execute`]).
@@ -560,8 +616,16 @@ impl SharedPack {
         self.hub.subscribers.lock().map(|s| s.len()).unwrap_or(0)
     }
 
-    /// Runs the scan once and every rule over it; results per rule, in the rules' order.
-    pub async fn execute(self) -> Result<Vec<(String, Vec<RecordBatch>)>> {
+    /// Rules that did not plan (left out of the pack).
+    pub fn failed(&self) -> &[RuleFailure] {
+        &self.failed
+    }
+
+    /// Runs the scan once and every rule over it; results per rule, in the rules' order. A rule
+    /// that fails (to plan or while running) is reported in [`PackOutput::failed`] and the others'
+    /// results stand; a failure of the shared scan itself fails the whole pack.
+    pub async fn execute(self) -> Result<PackOutput> {
+        let mut failed = self.failed;
         let all = std::mem::take(&mut *self.hub.subscribers.lock().expect("hub lock poisoned"));
         let mut by_stream: Vec<Vec<Subscriber>> = (0..=self.views.len()).map(|_| Vec::new()).collect();
         for s in all {
@@ -603,21 +667,22 @@ impl SharedPack {
         }
         // Every producer is done and the last sender dropped: subscriptions end, plans finish.
         let mut results: Vec<Option<(String, Vec<RecordBatch>)>> = Vec::new();
-        let mut rule_error = None;
         while let Some(done) = rule_tasks.join_next().await {
-            match done {
-                Ok((i, id, Ok(batches))) => {
+            // Rule results carry bodies as plain strings, as a query of its own returns them.
+            let (i, id, outcome) = done.map_err(|join| Error::Output(format!("rule task failed: {join}")))?;
+            match outcome.and_then(|batches| batches.into_iter().map(to_plain).collect::<DfResult<Vec<_>>>()) {
+                Ok(batches) => {
                     if results.len() <= i {
                         results.resize(i + 1, None);
                     }
-                    // Rule results carry bodies as plain strings, as a query of its own returns them.
-                    match batches.into_iter().map(to_plain).collect::<DfResult<Vec<_>>>() {
-                        Ok(batches) => results[i] = Some((id, batches)),
-                        Err(e) => rule_error = Some(Error::Output(format!("rule {id}: {e}"))),
-                    }
+                    results[i] = Some((id, batches));
                 }
-                Ok((_, id, Err(e))) => rule_error = Some(Error::Output(format!("rule {id}: {e}"))),
-                Err(join) => rule_error = Some(Error::Output(format!("rule task failed: {join}"))),
+                // A scan error reaches every rule; it is reported once, as the scan's.
+                Err(_) if producer_error.is_some() => {}
+                Err(e) => {
+                    tracing::error!(rule = id.as_str(), error = %e, "rule failed; the other rules' results stand");
+                    failed.push(RuleFailure { id, error: e.to_string() });
+                }
             }
         }
         if tracing::enabled!(tracing::Level::DEBUG) {
@@ -626,10 +691,10 @@ impl SharedPack {
                 tracing::debug!(owner = owner.as_str(), rows, mib = bytes as f64 / (1 << 20) as f64, "subscription sent");
             }
         }
-        if let Some(e) = producer_error.or(rule_error) {
+        if let Some(e) = producer_error {
             return Err(e);
         }
-        Ok(results.into_iter().flatten().collect())
+        Ok(PackOutput { results: results.into_iter().flatten().collect(), failed })
     }
 }
 

@@ -83,15 +83,15 @@ fn window_of(expr: &Expr) -> Option<TimeWindow> {
             match op {
                 Operator::Gt | Operator::GtEq => Some(TimeWindow { from: Some(lit), to: None }),
                 Operator::Lt => Some(TimeWindow { from: None, to: Some(lit) }),
-                Operator::LtEq => Some(TimeWindow { from: None, to: Some(lit + 1) }),
-                Operator::Eq => Some(TimeWindow { from: Some(lit), to: Some(lit + 1) }),
+                Operator::LtEq => Some(TimeWindow { from: None, to: Some(lit.saturating_add(1)) }),
+                Operator::Eq => Some(TimeWindow { from: Some(lit), to: Some(lit.saturating_add(1)) }),
                 _ => None,
             }
         }
         Expr::Between(b) if !b.negated => match (b.expr.as_ref(), b.low.as_ref(), b.high.as_ref()) {
             (Expr::Column(c), Expr::Literal(lo, _), Expr::Literal(hi, _)) if c.name == EVENT_TIME => Some(TimeWindow {
                 from: Some(timestamp_micros(lo)?),
-                to: Some(timestamp_micros(hi)? + 1),
+                to: Some(timestamp_micros(hi)?.saturating_add(1)),
             }),
             _ => None,
         },

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::sinks::alerts::AlertRecord;
 use crate::sinks::duet::{DuetItem, DuetStatus};
-use crate::sinks::{OutputTables, date_of, sql_str, stable_id};
+use crate::sinks::{OutputTables, date_of, sql_str, sql_timestamp, stable_id};
 use crate::{Error, Result};
 
 /// The customer's answer.
@@ -41,22 +41,36 @@ pub async fn answer(outputs: &OutputTables, a: &Answer) -> Result<(DuetItem, Opt
             item.answered_by.as_deref().unwrap_or("?")
         )));
     }
-    let predicate = format!("date = {} AND id = {}", sql_str(&item.date), sql_str(&a.id));
+    // Compare-and-set on the status this answer was decided against: a concurrent answer (or a
+    // run expiring the item) that commits first makes this update match no row, and a commit
+    // conflict retried by `write_with_retry` re-evaluates the same condition against the new
+    // table, so two answers can never both win (and only the winner escalates).
+    let predicate = format!("date = {} AND id = {} AND status = {}", sql_str(&item.date), sql_str(&a.id), sql_str(item.status.as_str()));
     let sets = vec![
         ("status", sql_str(status.as_str())),
         ("answered_by", sql_str(&a.by)),
-        ("answered_at", format!("to_timestamp_micros({})", a.now)),
+        ("answered_at", sql_timestamp(a.now)),
         ("note", a.note.as_deref().map_or_else(|| "CAST(NULL AS VARCHAR)".to_owned(), sql_str)),
     ];
-    table
+    let updated = table
         .write_with_retry(|delta| {
             let (predicate, sets) = (&predicate, &sets);
             async move {
-                let (delta, _) = table.update(delta, predicate, sets).await?;
-                Ok(Some((delta, ())))
+                let (delta, n) = table.update(delta, predicate, sets).await?;
+                Ok(Some((delta, n)))
             }
         })
-        .await?;
+        .await?
+        .unwrap_or(0);
+    if updated == 0 {
+        let now = get_item(outputs, &a.id).await?;
+        return Err(Error::Conflict(format!(
+            "DUET item {} changed while it was being answered: it is now {}{} (nothing was written; answer again to replace it with --force)",
+            a.id,
+            now.status.as_str(),
+            now.answered_by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default()
+        )));
+    }
     let item = get_item(outputs, &a.id).await?;
     let escalation = if a.expected { None } else { Some(escalate(outputs, &item, a).await?) };
     Ok((item, escalation))

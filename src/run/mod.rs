@@ -1,39 +1,45 @@
 //! `auditlake run`: one scheduled detection run, exactly once over newly landed data.
 //!
-//! 1. **Select by arrival.** The run covers objects that landed (last modified) in its arrival
-//!    window: `--start/--end` when a scheduler gives one, else from where the last successful run
-//!    stopped to now. Objects already in the `processed_objects` ledger are skipped, and the listing
-//!    reaches back `lateness` before the cursor so an object whose upload began before the cursor
-//!    but finished after it is still found.
-//! 2. **Evaluate by event time.** Single-event rules run over the new objects' events only, so each
-//!    record is evaluated once. Aggregation and sequence rules run over event-time context around
-//!    the new events (whole buckets, aligned), bounded below by `lateness` before the new data's
-//!    landing time, so late records re-evaluate the buckets they touch.
+//! 1. **Select by arrival** ([`arrivals`]). The run covers object versions that landed (last
+//!    modified) in its arrival window: `--start/--end` when a scheduler gives one, else from where
+//!    the last completed run stopped to now, listing partitions back `run.late_reach` (and, once
+//!    per `run.sweep_every`, `run.sweep_reach`) for late landings. Versions already in the
+//!    `processed_objects` ledger are skipped; versions whose rules failed are retried.
+//! 2. **Evaluate by event time** ([`evaluate`]). Single-event rules run over the new objects'
+//!    events only, so each record is evaluated once. Aggregation and sequence rules run over
+//!    event-time context around the new events (whole buckets, aligned), bounded by `lateness`
+//!    before the landing time and by the clock after, so late records re-evaluate the buckets
+//!    they touch. A failing rule is recorded; the others' findings stand (`partial`).
 //! 3. **Write idempotently.** Findings get deterministic ids; alerts are merged (repeats and
 //!    re-evaluations update counts), DUET items inserted only when new, rejects keyed, then the
-//!    ledger, then the `runs` row last as the commit marker. A crash anywhere before the ledger
-//!    write makes the next run re-evaluate the same objects, which changes nothing already written.
+//!    ledger, then DUET expiry, then the `runs` row last as the commit marker. A crash anywhere
+//!    before the ledger write makes the next run re-evaluate the same objects, which changes
+//!    nothing already written.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
 use serde::Serialize;
 
 use crate::config::{Config, parse_duration_micros};
-use crate::engine::{AuditLake, ObjectScope, SourceObject, TimeWindow};
-use crate::normalize::schema::AUDIT_EVENTS_TABLE;
+use crate::engine::{AuditLake, SourceObject, TimeWindow};
 use crate::rules::{Rule, RuleKind};
-use crate::sinks::alerts::{self, AlertRecord, Finding, by_output_id, fold_alert};
+use crate::sinks::alerts::{AlertRecord, Finding, by_output_id, fold_alert};
 use crate::sinks::delta::records_from_batches;
 use crate::sinks::duet::{self, DuetItem, DuetStatus, suppression_key};
-use crate::sinks::ledger::ProcessedObject;
+use crate::sinks::ledger::{ObjectVersion, ProcessedObject};
 use crate::sinks::rejects::RejectRecord;
-use crate::sinks::{OutputTables, RunRecord, date_of, now_micros, sql_list, sql_str, stable_id};
+use crate::sinks::{OutputTables, RunRecord, date_of, now_micros, sql_list, sql_timestamp, stable_id};
 use crate::{Error, Result};
 
 pub mod answer;
+mod arrivals;
+mod evaluate;
+
+use arrivals::{ledger_row, ledger_state, pending_retries, plan_arrivals, write_ledger};
+use evaluate::{Evaluation, evaluate};
+pub use arrivals::last_successful_arrival;
 
 /// What the caller asks of a run.
 #[derive(Debug, Clone, Default)]
@@ -101,14 +107,30 @@ pub async fn run(config: &Config, rules: &[Rule], opts: &RunOptions) -> Result<R
         rules: rules.len() as i64,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         hits: "{}".into(),
+        failed_rules: "{}".into(),
         ..RunRecord::default()
     };
-    let result = evaluate_and_write(config, rules, opts, &outputs, &mut record).await;
-    record.finished_at = started + clock.elapsed().as_micros() as i64;
+    let result = async {
+        evaluate_and_write(config, rules, opts, &outputs, &mut record).await?;
+        // Expiry depends on the clock, not on new data: it runs whether or not anything landed.
+        if !opts.dry_run {
+            record.duet_expired = expire_duet(&outputs, started).await?;
+        }
+        Ok::<_, Error>(())
+    }
+    .await;
+    record.finished_at = started.saturating_add(clock.elapsed().as_micros() as i64);
     record.duration_ms = clock.elapsed().as_millis() as i64;
     match result {
         Ok(()) => {
-            record.status = if record.rows_rejected + record.objects_rejected > 0 { "rejects" } else { "ok" }.into();
+            record.status = if record.failed_rules != "{}" {
+                "partial"
+            } else if record.rows_rejected + record.objects_rejected > 0 {
+                "rejects"
+            } else {
+                "ok"
+            }
+            .into();
             if !opts.dry_run {
                 append_run(&outputs, &record).await?;
             }
@@ -140,170 +162,115 @@ async fn append_run(outputs: &OutputTables, record: &RunRecord) -> Result<()> {
     Ok(())
 }
 
-/// The end of the arrival range of the last successful run, if any.
-pub async fn last_successful_arrival(outputs: &OutputTables) -> Result<Option<i64>> {
-    let batches = outputs.runs.query("SELECT CAST(max(arrival_to) AS BIGINT) AS t FROM t WHERE status IN ('ok', 'rejects')").await?;
-    Ok(batches.first().and_then(|b| {
-        let c = b.column(0).as_primitive::<Int64Type>();
-        (b.num_rows() > 0 && c.is_valid(0)).then(|| c.value(0))
-    }))
-}
-
-/// Object URLs in the ledger that landed at or after `from` (all when `None`).
-async fn processed_objects(outputs: &OutputTables, from: Option<i64>, to: i64) -> Result<HashSet<String>> {
-    let mut sql = format!("SELECT object FROM t WHERE date <= {}", sql_str(&date_of(to)));
-    if let Some(f) = from {
-        sql.push_str(&format!(" AND date >= {}", sql_str(&date_of(f))));
-    }
-    let batches = outputs.ledger.query(&sql).await?;
-    let mut out = HashSet::new();
-    for b in &batches {
-        // Delta scans may return views or large strings: normalize before reading.
-        let c = datafusion::arrow::compute::cast(b.column(0), &datafusion::arrow::datatypes::DataType::Utf8)?;
-        let c = c.as_string::<i32>();
-        out.extend((0..b.num_rows()).map(|i| c.value(i).to_owned()));
-    }
-    Ok(out)
-}
-
 async fn evaluate_and_write(config: &Config, rules: &[Rule], opts: &RunOptions, outputs: &OutputTables, record: &mut RunRecord) -> Result<()> {
     let now = record.started_at;
     let lateness = max_lateness(config)?;
-    let settle = parse_duration_micros(&config.run.settle)?;
 
     // 1. The arrival window.
-    let (list_from, arrival_to) = match (opts.start, opts.end) {
-        (Some(s), Some(e)) if s < e => {
-            record.mode = if opts.reprocess { "reprocess" } else { "window" }.into();
-            record.arrival_from = Some(s);
-            // Nothing has landed in the future; the recorded coverage must not claim it has.
-            (Some(s), e.min(now - settle).max(s))
-        }
-        (Some(_), Some(_)) => return Err(Error::Config("--start must be before --end".into())),
-        (None, None) => {
-            let to = now - settle;
-            record.mode = "continue".into();
-            match last_successful_arrival(outputs).await? {
-                Some(cursor) => {
-                    record.arrival_from = Some(cursor);
-                    (Some(cursor - lateness), to.max(cursor))
-                }
-                None if config.run.initial_lookback == "all" => (None, to),
-                None => {
-                    let from = to - parse_duration_micros(&config.run.initial_lookback)?;
-                    record.arrival_from = Some(from);
-                    (Some(from), to)
-                }
-            }
-        }
-        _ => return Err(Error::Config("--start and --end go together".into())),
-    };
-    record.arrival_to = arrival_to;
+    let plan = plan_arrivals(config, opts, outputs, record, lateness).await?;
 
-    // 2. What landed, minus what was processed.
+    // 2. What landed, minus the versions already processed; and what failed rules left to retry.
     let lake = AuditLake::open(config, TimeWindow::default()).await?;
-    let landed = lake.list_arrivals(TimeWindow { from: list_from, to: Some(arrival_to) }).await?;
-    let done = processed_objects(outputs, list_from, arrival_to).await?;
-    let (fresh, seen): (Vec<SourceObject>, Vec<SourceObject>) = landed.into_iter().partition(|(_, o)| opts.reprocess || !done.contains(&o.url));
+    let landed = lake.list_arrivals(plan.arrival, plan.reach).await?;
+    let done = ledger_state(outputs, plan.arrival.from, record.arrival_to).await?;
+    let (fresh, seen): (Vec<SourceObject>, Vec<SourceObject>) = landed.into_iter().partition(|(_, o)| opts.reprocess || !done.contains_key(&ObjectVersion::of(&o.url, &o.meta)));
     record.objects_new = fresh.len() as i64;
     record.objects_already_processed = seen.len() as i64;
-    tracing::info!(new = fresh.len(), already = seen.len(), "objects in the arrival window");
-    if fresh.is_empty() {
-        return Ok(());
+    // Late: in a partition that ends before the window the run would list without reach.
+    let normal_from = record.arrival_from.map(|f| f.saturating_sub(lateness));
+    record.objects_late = fresh
+        .iter()
+        .filter(|(s, o)| match (normal_from, o.partition.as_ref().and_then(|p| p.time_span)) {
+            (Some(from), Some((_, end))) => end.saturating_add(s.lateness) <= from,
+            _ => false,
+        })
+        .count() as i64;
+    if record.objects_late > 0 {
+        tracing::warn!(objects = record.objects_late, mode = record.mode.as_str(), "objects landed late into old partitions; evaluating them now");
     }
-
-    // 3. Evaluate: single-event rules over the new events, all in one shared scan.
-    lake.set_scope(TimeWindow::default(), ObjectScope::Pinned(Arc::new(fresh.clone()))).await?;
-    let single: Vec<&Rule> = rules.iter().filter(|r| !r.meta.is_multi_event()).collect();
-    let range_sql = format!("SELECT min(event_time), max(event_time), count(*) FROM {AUDIT_EVENTS_TABLE}");
-    let mut queries: Vec<(&str, &str)> = vec![(RANGE_QUERY, range_sql.as_str())];
-    queries.extend(crate::engine::rule_queries(&single));
-    let results = lake.run_queries_shared(&queries).await?;
-    let totals = lake.report().totals();
-    record.rows_read = totals.rows_read as i64;
-    record.rows_rejected = totals.rows_rejected as i64;
-    record.objects_rejected = totals.objects_rejected as i64;
-    record.duplicates_dropped = totals.duplicates_dropped as i64;
-    record.bytes_read = totals.bytes_read as i64;
-    record.bytes_fetched = totals.bytes_fetched as i64;
-    let by_id: HashMap<&str, &Rule> = rules.iter().map(|r| (r.meta.id.as_str(), r)).collect();
-    let mut hits: BTreeMap<String, usize> = BTreeMap::new();
-    let mut findings: Vec<(&Rule, Finding)> = Vec::new();
-    let (mut tmin, mut tmax) = (None, None);
-    for (id, batches) in &results {
-        if id == RANGE_QUERY {
-            (tmin, tmax) = event_range(batches);
-        } else {
-            collect_findings(by_id[id.as_str()], batches, &mut hits, &mut findings)?;
+    tracing::info!(new = fresh.len(), already = seen.len(), late = record.objects_late, "objects in the arrival window");
+    let pack_ids: HashSet<&str> = rules.iter().map(|r| r.meta.id.as_str()).collect();
+    // Versions whose latest ledger row names failed rules: those rules run over them again.
+    let mut retries: Vec<(SourceObject, ProcessedObject)> = Vec::new();
+    let mut closed: Vec<ProcessedObject> = Vec::new();
+    let sweep_reach = parse_duration_micros(&config.run.sweep_reach)?;
+    for mut row in pending_retries(outputs, now.saturating_sub(sweep_reach)).await? {
+        if fresh.iter().any(|(_, o)| o.url == row.object) {
+            continue; // evaluated whole with every rule below
         }
-    }
-    record.event_from = tmin;
-    record.event_to = tmax.map(|t| t + 1);
-
-    // Correlation rules over event-time context around the new events (one more shared scan).
-    let multi: Vec<&Rule> = rules.iter().filter(|r| r.meta.is_multi_event()).collect();
-    if let (false, Some(tmin), Some(tmax)) = (multi.is_empty(), tmin, tmax) {
-        let margin = multi.iter().map(|r| r.meta.context_micros()).max().unwrap_or(0).max(1);
-        // Whole buckets of every rule: align to the least common multiple of the bucket sizes.
-        let align = crate::rules::bucket_alignment(multi.iter().map(|r| &r.meta));
-        let landed_at = fresh.iter().map(|(_, o)| o.partition.as_ref().and_then(|p| p.time_span).map_or(o.meta.last_modified.timestamp_micros(), |(s, _)| s)).min().unwrap_or(now);
-        let from = (tmin - margin).max(landed_at - lateness - margin).div_euclid(align) * align;
-        let to = (tmax + margin).div_euclid(align) * align + align;
-        if from < to {
-            let context = TimeWindow { from: Some(from), to: Some(to) };
-            let ctx_lake = AuditLake::open(config, context).await?;
-            // A backfill's context can be weeks: evaluated in `scan.chunk` chunks.
-            let pack = ctx_lake.run_pack(&multi, context, ObjectScope::ListingPlus(Arc::new(fresh.clone()))).await?;
-            for (id, batches) in pack.results {
-                collect_findings(by_id[id.as_str()], &batches, &mut hits, &mut findings)?;
+        // A rule no longer in the pack (disabled or removed) is not retried.
+        row.pending_rules = Some(row.pending().iter().filter(|r| pack_ids.contains(r.as_str())).cloned().collect());
+        match lake.head_object(&row.source_name, &row.object).await? {
+            // Only the version that failed: a newer one is evaluated whole as a new object.
+            Some(o) if !row.pending().is_empty() && ObjectVersion::of(&o.1.url, &o.1.meta) == row.version() => retries.push((o, row)),
+            _ => {
+                row.pending_rules = Some(Vec::new());
+                closed.push(row);
             }
         }
     }
-    record.hits = serde_json::to_string(&hits).unwrap_or_default();
 
-    let rejects = if record.rows_rejected + record.objects_rejected > 0 {
-        let landing: HashMap<&str, i64> = fresh.iter().map(|(_, o)| (o.url.as_str(), o.meta.last_modified.timestamp_micros())).collect();
-        let batches = lake.sql("SELECT * FROM rejects").await?.collect().await?;
-        reject_records(&batches, &landing, &record.run_id)?
-    } else {
-        Vec::new()
-    };
+    // 3. Evaluate: every rule over the new objects; failed rules again over their objects.
+    let mut evaluation = Evaluation::default();
+    let mut rejects = Vec::new();
+    if !fresh.is_empty() {
+        let all: Vec<&Rule> = rules.iter().collect();
+        evaluation = evaluate(config, &lake, &all, &fresh, now, lateness).await?;
+        let totals = lake.report().totals();
+        record.rows_read = totals.rows_read as i64;
+        record.rows_rejected = totals.rows_rejected as i64;
+        record.objects_rejected = totals.objects_rejected as i64;
+        record.duplicates_dropped = totals.duplicates_dropped as i64;
+        record.bytes_read = totals.bytes_read as i64;
+        record.bytes_fetched = totals.bytes_fetched as i64;
+        record.event_from = evaluation.event_range.0;
+        record.event_to = evaluation.event_range.1.map(|t| t.saturating_add(1));
+        if record.rows_rejected + record.objects_rejected > 0 {
+            let landing: HashMap<&str, i64> = fresh.iter().map(|(_, o)| (o.url.as_str(), o.meta.last_modified.timestamp_micros())).collect();
+            let batches = lake.sql("SELECT * FROM rejects").await?.collect().await?;
+            rejects = reject_records(&batches, &landing, &record.run_id)?;
+        }
+    }
+    let retry_objects: Vec<SourceObject> = retries.iter().map(|(o, _)| o.clone()).collect();
+    let retry_rules: BTreeSet<&str> = retries.iter().flat_map(|(_, row)| row.pending().iter().map(String::as_str)).collect();
+    record.objects_retried = retry_objects.len() as i64;
+    let mut retry_failed = BTreeMap::new();
+    if !retry_objects.is_empty() {
+        let again: Vec<&Rule> = rules.iter().filter(|r| retry_rules.contains(r.meta.id.as_str())).collect();
+        tracing::info!(objects = retry_objects.len(), rules = ?retry_rules, "retrying rules that failed over these objects");
+        let retried = evaluate(config, &lake, &again, &retry_objects, now, lateness).await?;
+        retry_failed = retried.failed.clone();
+        evaluation.absorb(retried);
+    }
+    record.hits = serde_json::to_string(&evaluation.hits).unwrap_or_default();
+    let mut failed = evaluation.failed.clone();
+    failed.extend(retry_failed.clone());
+    record.failed_rules = serde_json::to_string(&failed).unwrap_or_default();
     if opts.dry_run {
         return Ok(());
     }
 
     // 4. Write: alerts, DUET items, rejects, then the ledger.
-    let (new_alerts, updated) = write_alerts(outputs, &findings, &record.run_id, now).await?;
+    let findings = &evaluation.findings;
+    let (new_alerts, updated) = write_alerts(outputs, findings, &record.run_id, now).await?;
     record.alerts_new = new_alerts;
     record.alerts_updated = updated;
-    let (duet_new, expired) = write_duet(config, outputs, &findings, &record.run_id, now).await?;
-    record.duet_new = duet_new;
-    record.duet_expired = expired;
+    record.duet_new = write_duet(config, outputs, findings, &record.run_id, now).await?;
     write_rejects(outputs, &rejects).await?;
-    let unrecorded: Vec<SourceObject> = fresh.iter().filter(|(_, o)| !done.contains(&o.url)).cloned().collect();
-    write_ledger(outputs, &unrecorded, &record.run_id, now).await?;
-    Ok(())
-}
-
-/// The id of the query that measures the new events' event-time range, run with the rules.
-const RANGE_QUERY: &str = "__event_range";
-
-fn event_range(batches: &[RecordBatch]) -> (Option<i64>, Option<i64>) {
-    let Some(b) = batches.first().filter(|b| b.num_rows() > 0) else { return (None, None) };
-    let get = |i: usize| {
-        let c = b.column(i).as_primitive::<TimestampMicrosecondType>();
-        c.is_valid(0).then(|| c.value(0))
-    };
-    (get(0), get(1))
-}
-
-fn collect_findings<'a>(rule: &'a Rule, batches: &[RecordBatch], hits: &mut BTreeMap<String, usize>, out: &mut Vec<(&'a Rule, Finding)>) -> Result<()> {
-    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    if rows == 0 {
-        return Ok(());
+    let failed_now: Vec<String> = evaluation.failed.keys().cloned().collect();
+    let mut ledger: Vec<ProcessedObject> = fresh
+        .iter()
+        .filter(|(_, o)| opts.reprocess || !failed_now.is_empty() || !done.contains_key(&ObjectVersion::of(&o.url, &o.meta)))
+        .map(|(s, o)| ledger_row(&s.config.name, o, failed_now.clone(), &record.run_id, now))
+        .collect();
+    for mut row in retries.into_iter().map(|(_, row)| row).chain(closed) {
+        let still: Vec<String> = row.pending().iter().filter(|r| retry_failed.contains_key(*r)).cloned().collect();
+        row.pending_rules = Some(still);
+        row.run_id = record.run_id.clone();
+        row.processed_at = now;
+        ledger.push(row);
     }
-    *hits.entry(rule.meta.id.clone()).or_default() += rows;
-    out.extend(alerts::findings(rule, batches)?.into_iter().map(|f| (rule, f)));
+    write_ledger(outputs, &ledger).await?;
     Ok(())
 }
 
@@ -377,7 +344,7 @@ async fn write_alerts(outputs: &OutputTables, findings: &[(&Rule, Finding)], run
     Ok(counts.unwrap_or((0, 0)))
 }
 
-async fn write_duet(config: &Config, outputs: &OutputTables, findings: &[(&Rule, Finding)], run_id: &str, now: i64) -> Result<(i64, i64)> {
+async fn write_duet(config: &Config, outputs: &OutputTables, findings: &[(&Rule, Finding)], run_id: &str, now: i64) -> Result<i64> {
     let due_in = parse_duration_micros(&config.duet.due_in)?;
     let quiet = parse_duration_micros(&config.duet.expected_suppresses)?;
     let duet_findings: Vec<&(&Rule, Finding)> = findings.iter().filter(|(r, _)| r.meta.kind == RuleKind::Duet).collect();
@@ -393,8 +360,8 @@ async fn write_duet(config: &Config, outputs: &OutputTables, findings: &[(&Rule,
         let ids: Vec<&str> = items.keys().map(String::as_str).collect();
         let existing_sql = format!("SELECT id FROM t WHERE date IN ({}) AND id IN ({})", sql_list(dates.iter().copied()), sql_list(ids.iter().copied()));
         let answered_sql = format!(
-            "SELECT id, \"rule\", cluster, actor, object, answered_at FROM t WHERE status = 'expected' AND coalesce(answered_by, '') <> 'auditlake' AND answered_at >= to_timestamp_micros({})",
-            now - quiet
+            "SELECT id, \"rule\", cluster, actor, object, answered_at FROM t WHERE status = 'expected' AND coalesce(answered_by, '') <> 'auditlake' AND answered_at >= {}",
+            sql_timestamp(now - quiet)
         );
         let items = &items;
         inserted = table
@@ -435,8 +402,7 @@ async fn write_duet(config: &Config, outputs: &OutputTables, findings: &[(&Rule,
             .await?
             .unwrap_or(0);
     }
-    let expired = expire_duet(outputs, now).await?;
-    Ok((inserted, expired))
+    Ok(inserted)
 }
 
 /// Marks pending items past their deadline as expired.
@@ -445,7 +411,7 @@ pub async fn expire_duet(outputs: &OutputTables, now: i64) -> Result<i64> {
     if table.load_existing().await?.is_none() {
         return Ok(0);
     }
-    let predicate = format!("status = 'pending' AND due_by < to_timestamp_micros({now})");
+    let predicate = format!("status = 'pending' AND due_by < {}", sql_timestamp(now));
     let n = table
         .write_with_retry(|delta| {
             let predicate = &predicate;
@@ -478,30 +444,3 @@ async fn write_rejects(outputs: &OutputTables, rejects: &[RejectRecord]) -> Resu
     Ok(())
 }
 
-async fn write_ledger(outputs: &OutputTables, fresh: &[SourceObject], run_id: &str, now: i64) -> Result<()> {
-    if fresh.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<ProcessedObject> = fresh
-        .iter()
-        .map(|(s, o)| ProcessedObject {
-            object: o.url.clone(),
-            date: date_of(o.meta.last_modified.timestamp_micros()),
-            source_name: s.config.name.clone(),
-            size: o.meta.size as i64,
-            last_modified: o.meta.last_modified.timestamp_micros(),
-            e_tag: o.meta.e_tag.clone(),
-            run_id: run_id.to_owned(),
-            processed_at: now,
-        })
-        .collect();
-    let table = &outputs.ledger;
-    let batch = table.batch(&rows)?;
-    table
-        .write_with_retry(|delta| {
-            let batch = batch.clone();
-            async move { Ok(Some((table.append(delta, batch).await?, ()))) }
-        })
-        .await?;
-    Ok(())
-}

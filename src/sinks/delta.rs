@@ -62,7 +62,14 @@ impl DeltaOutput {
         }
         for attempt in 0..MAX_ATTEMPTS {
             if let Some(table) = self.load_existing().await? {
-                return Ok(table);
+                match self.add_missing_columns(table).await {
+                    Ok(table) => return Ok(table),
+                    Err(e) if is_conflict(&e) => {
+                        backoff(attempt).await;
+                        continue;
+                    }
+                    Err(e) => return Err(self.err(e)),
+                }
             }
             let table = DeltaTableBuilder::from_url(self.url.clone()).map_err(|e| self.err(e))?.with_storage_options(self.storage.clone()).build().map_err(|e| self.err(e))?;
             let created = table
@@ -78,6 +85,23 @@ impl DeltaOutput {
             }
         }
         Err(Error::Output(format!("{}: could not create the table after {MAX_ATTEMPTS} attempts", self.url)))
+    }
+
+    /// Adds the columns of this version's schema that an older table lacks (new columns are
+    /// nullable), so tables written by an earlier auditlake keep working: an empty append with
+    /// schema merging commits only the new schema.
+    async fn add_missing_columns(&self, table: DeltaTable) -> Result<DeltaTable, DeltaTableError> {
+        let existing: std::collections::HashSet<String> = table.snapshot()?.schema().fields().map(|f| f.name().clone()).collect();
+        if self.schema.fields().iter().all(|f| existing.contains(f.name())) {
+            return Ok(table);
+        }
+        tracing::info!(table = self.name, "adding the columns this version writes to an older table");
+        table
+            .write(vec![RecordBatch::new_empty(Arc::clone(&self.schema))])
+            .with_save_mode(SaveMode::Append)
+            .with_schema_mode(deltalake::operations::write::SchemaMode::Merge)
+            .with_partition_columns(self.partition_columns.iter().copied())
+            .await
     }
 
     /// Opens the table if it exists (readers never create tables).

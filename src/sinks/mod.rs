@@ -129,6 +129,13 @@ pub fn sql_list<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
     values.into_iter().map(sql_str).collect::<Vec<_>>().join(", ")
 }
 
+/// A SQL literal of the output tables' timestamp type (`Timestamp(µs, "UTC")`) at `micros`.
+/// `to_timestamp_micros` yields a zone-less timestamp, which Delta's update and merge predicates
+/// refuse to compare with a UTC column (DataFusion's query planner would coerce; they do not).
+pub fn sql_timestamp(micros: i64) -> String {
+    format!("arrow_cast({micros}, 'Timestamp(Microsecond, Some(\"UTC\"))')")
+}
+
 /// Epoch microseconds of "now".
 pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
+/// The statuses of runs that completed: their arrival window counts as covered.
+pub const COMPLETED: [&str; 3] = ["ok", "rejects", "partial"];
+
 /// One row of `runs`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -13,9 +16,12 @@ pub struct RunRecord {
     pub date: String,
     pub started_at: i64,
     pub finished_at: i64,
-    /// `ok`, `rejects` (completed, some input rejected) or `failed`.
+    /// `ok`, `rejects` (completed, some input rejected), `partial` (completed, but some rules
+    /// failed: see `failed_rules`; they are retried over the same objects by later runs) or
+    /// `failed` (nothing of the run counts; the next run covers its window again).
     pub status: String,
-    /// `continue` (from the last successful run), `window` (`--start/--end`) or `reprocess`.
+    /// `continue` (from the last successful run), `sweep` (a continuing run that also listed
+    /// older partitions, see `run.sweep_every`), `window` (`--start/--end`) or `reprocess`.
     pub mode: String,
     /// Arrival (landing) range this run covered, `[from, to)`; `from` is absent when unbounded.
     pub arrival_from: Option<i64>,
@@ -44,6 +50,16 @@ pub struct RunRecord {
     pub duration_ms: i64,
     pub version: String,
     pub error: Option<String>,
+    /// New objects found in partitions older than the arrival window (late landings), by the
+    /// `run.late_reach` listing or a sweep.
+    #[serde(default)]
+    pub objects_late: i64,
+    /// Objects evaluated again for rules that had failed over them.
+    #[serde(default)]
+    pub objects_retried: i64,
+    /// Rules that failed in this run, as a JSON object `{rule_id: error}` (`{}` when none).
+    #[serde(default)]
+    pub failed_rules: String,
 }
 
 /// The `runs` schema.
@@ -80,5 +96,8 @@ pub fn schema() -> SchemaRef {
         i("duration_ms"),
         s("version", false),
         s("error", true),
+        Field::new("objects_late", DataType::Int64, true),
+        Field::new("objects_retried", DataType::Int64, true),
+        s("failed_rules", true),
     ]))
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStore};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
 use super::layout::{Layout, PartitionValues};
 use crate::{Error, Result};
@@ -19,6 +19,30 @@ pub struct LandedObject {
     pub url: String,
     /// `None` when the key does not follow the source's layout.
     pub partition: Option<PartitionValues>,
+}
+
+impl LandedObject {
+    /// The object `meta` describes, with what its key says under `layout`.
+    pub fn new(location: &SourceLocation, layout: &Layout, meta: ObjectMeta) -> Self {
+        let root_parts = location.prefix.parts().count();
+        let parts: Vec<String> = meta.location.parts().skip(root_parts).map(|p| p.as_ref().to_owned()).collect();
+        let dirs: Vec<&str> = parts[..parts.len().saturating_sub(1)].iter().map(String::as_str).collect();
+        let partition = layout.match_path(&dirs);
+        LandedObject { url: location.object_url(&meta.location), meta, partition }
+    }
+}
+
+/// The object at `url` in `location`'s store as it is now (`None` when it is gone or `url` is
+/// not in that store).
+pub async fn head_object(store: &dyn ObjectStore, location: &SourceLocation, layout: &Layout, url: &str) -> Result<Option<LandedObject>> {
+    let base = location.object_url(&Path::default());
+    let Some(key) = url.strip_prefix(base.as_str()) else { return Ok(None) };
+    let path = Path::parse(key).map_err(|e| Error::Config(format!("object {url}: {e}")))?;
+    match store.head(&path).await {
+        Ok(meta) => Ok(Some(LandedObject::new(location, layout, meta))),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Where a source lives: the store and the prefix inside it.
@@ -103,10 +127,8 @@ pub async fn list_objects(
                 continue;
             }
             stats.objects_seen += 1;
-            let parts: Vec<String> = meta.location.parts().skip(root_parts).map(|p| p.as_ref().to_owned()).collect();
-            let dirs: Vec<&str> = parts[..parts.len().saturating_sub(1)].iter().map(String::as_str).collect();
-            let partition = layout.match_path(&dirs);
-            let in_window = match (window, partition.as_ref().and_then(|p| p.time_span)) {
+            let object = LandedObject::new(location, layout, meta);
+            let in_window = match (window, object.partition.as_ref().and_then(|p| p.time_span)) {
                 (Some(w), Some((s, e))) => s < w.to && w.from < e,
                 _ => true,
             };
@@ -114,11 +136,7 @@ pub async fn list_objects(
                 stats.objects_pruned += 1;
                 continue;
             }
-            out.push(LandedObject {
-                url: location.object_url(&meta.location),
-                meta,
-                partition,
-            });
+            out.push(object);
         }
     }
     out.sort_by(|a, b| a.meta.location.cmp(&b.meta.location));

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::util::*;
 
-fn event(audit_id: &str, stage_ts: &str) -> String {
+pub(crate) fn event(audit_id: &str, stage_ts: &str) -> String {
     json!({
         "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": audit_id,
         "stage": "ResponseComplete", "requestURI": "/api/v1/namespaces/default/pods", "verb": "list",
@@ -23,7 +23,7 @@ fn event(audit_id: &str, stage_ts: &str) -> String {
 }
 
 /// Writes CloudWatch rows (logStream, message) to `rel` under `root`, plus an unknown extra column.
-fn cwl_object(root: &Path, rel: &str, rows: &[(&str, String)]) {
+pub(crate) fn cwl_object(root: &Path, rel: &str, rows: &[(&str, String)]) {
     let n = rows.len();
     let batch = string_batch(vec![
         ("owner", vec![Some("123456789012".into()); n]),
@@ -35,7 +35,7 @@ fn cwl_object(root: &Path, rel: &str, rows: &[(&str, String)]) {
     write_parquet(&root.join(rel), &batch);
 }
 
-const AUDIT: &str = "kube-apiserver-audit-0123456789abcdef0123456789abcdef";
+pub(crate) const AUDIT: &str = "kube-apiserver-audit-0123456789abcdef0123456789abcdef";
 
 #[tokio::test]
 async fn every_kind_of_bad_input_is_counted_reported_and_kept() {

@@ -2,8 +2,10 @@
 
 mod bad_input;
 mod cli;
+mod month_in_production;
 mod object_stores;
 mod real_data;
+mod reliability;
 mod util;
 mod peer_suites;
 mod rules;

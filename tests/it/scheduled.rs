@@ -12,18 +12,18 @@ use auditlake::generate::{GenerateOptions, generate};
 use auditlake::sources::SourceFormat;
 use serde_json::Value;
 
-const HOUR: i64 = 3_600_000_000;
+pub(crate) const HOUR: i64 = 3_600_000_000;
 
 /// When generated data starts: three whole hours ago, so partition times and landing times agree
 /// the way they do in a live lake.
-fn start_of_data() -> i64 {
+pub(crate) fn start_of_data() -> i64 {
     let now = chrono::Utc::now().timestamp_micros();
     (now / HOUR - 3) * HOUR
 }
 
 /// A small generated landing set (two formats, every scenario, two hours from `start`) with the
 /// sample config beside it (lateness 6h: records may land up to six hours late).
-fn dataset(seed: u64, start: i64) -> tempfile::TempDir {
+pub(crate) fn dataset(seed: u64, start: i64) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let opts = GenerateOptions {
         out: dir.path().to_path_buf(),
@@ -41,7 +41,7 @@ fn dataset(seed: u64, start: i64) -> tempfile::TempDir {
     dir
 }
 
-fn auditlake(data: &Path, out: &Path) -> Command {
+pub(crate) fn auditlake(data: &Path, out: &Path) -> Command {
     let mut cmd = Command::cargo_bin("auditlake").unwrap();
     cmd.env_remove("AUDITLAKE_CONFIG").env_remove("AUDITLAKE_OUTPUT");
     cmd.arg("--log-format").arg("json");
@@ -50,14 +50,14 @@ fn auditlake(data: &Path, out: &Path) -> Command {
 }
 
 /// `auditlake run --format json [args]`: the summary (exit 0 required).
-fn run(data: &Path, out: &Path, args: &[&str]) -> Value {
+pub(crate) fn run(data: &Path, out: &Path, args: &[&str]) -> Value {
     let assert = auditlake(data, out).args(["run", "--format", "json"]).args(args).assert();
     let output = assert.get_output();
     assert!(output.status.success(), "run failed ({:?}): {}", output.status.code(), String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-fn rows(data: &Path, out: &Path, sql: &str) -> Vec<Value> {
+pub(crate) fn rows(data: &Path, out: &Path, sql: &str) -> Vec<Value> {
     let output = auditlake(data, out).args(["query", "--format", "json", sql]).assert().success().get_output().stdout.clone();
     String::from_utf8_lossy(&output).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -65,12 +65,12 @@ fn rows(data: &Path, out: &Path, sql: &str) -> Vec<Value> {
 /// What the outputs hold, in a form to compare runs by: alert id → (event count, audit ids),
 /// and the DUET ids.
 #[derive(Debug, PartialEq)]
-struct Outputs {
-    alerts: BTreeMap<String, (i64, Vec<String>)>,
-    duet: BTreeSet<String>,
+pub(crate) struct Outputs {
+    pub(crate) alerts: BTreeMap<String, (i64, Vec<String>)>,
+    pub(crate) duet: BTreeSet<String>,
 }
 
-fn outputs(data: &Path, out: &Path) -> Outputs {
+pub(crate) fn outputs(data: &Path, out: &Path) -> Outputs {
     let alerts = rows(data, out, "SELECT alert_id, event_count, audit_ids FROM alerts WHERE alert_type = 'detection'");
     let duet = rows(data, out, "SELECT id FROM duet_queue");
     let mut a = BTreeMap::new();
@@ -86,7 +86,7 @@ fn outputs(data: &Path, out: &Path) -> Outputs {
     Outputs { alerts: a, duet: d }
 }
 
-fn n(v: &Value, k: &str) -> i64 {
+pub(crate) fn n(v: &Value, k: &str) -> i64 {
     v[k].as_i64().unwrap_or_else(|| panic!("{k} missing in {v}"))
 }
 
