@@ -177,3 +177,37 @@ fn scheduler_usage_errors_exit_2_and_the_example_config_is_valid() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/prod.toml");
     auditlake::Config::from_file(&example).unwrap();
 }
+
+/// A landing with one EKS object and its config.
+fn eks_landing() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    write_parquet(&dir.path().join("eks/a.parquet"), &string_batch(vec![("logStream", vec![Some("kube-apiserver-audit-1".into())]), ("message", vec![Some("{}".into())])]));
+    let config = write_config(dir.path(), &[src("eks", "eks_cloudwatch", "eks")]);
+    (dir, config)
+}
+
+/// `auditlake run` over `config` into `out`.
+fn run_into(config: &std::path::Path, out: &std::path::Path) -> assert_cmd::assert::Assert {
+    auditlake().args(["run", "--config"]).arg(config).arg("--output-location").arg(out).assert()
+}
+
+#[test]
+fn regression_empty_output_location_is_a_usage_error() {
+    auditlake().args(["run", "--output-location", ""]).assert().code(2).stderr(predicate::str::contains("--output-location is empty"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("auditlake.toml");
+    std::fs::write(&config, "[output]\nlocation = \"\"\n").unwrap();
+    auditlake().args(["run", "--config"]).arg(&config).assert().code(2).stderr(predicate::str::contains("output.location is empty"));
+}
+
+#[test]
+fn regression_output_location_inside_a_source_is_a_config_error_naming_both() {
+    let (dir, config) = eks_landing();
+    let source = dir.path().join("eks");
+    for (out, relation) in [(source.join("out"), "is inside"), (source.clone(), "is the same as"), (dir.path().to_path_buf(), "contains")] {
+        let named = predicate::str::contains(relation).and(predicate::str::contains("source 'eks'")).and(predicate::str::contains(out.to_str().unwrap()));
+        run_into(&config, &out).code(2).stderr(named);
+    }
+    // Nothing was written into the landing.
+    assert!(!source.join("out").exists() && !source.join("runs").exists());
+}
