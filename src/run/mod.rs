@@ -22,11 +22,11 @@ use datafusion::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use serde::Serialize;
 
 use crate::config::{Config, parse_duration_micros};
+use crate::engine::report::SourcedReject;
 use crate::engine::{AuditLake, ObjectScope, SourceObject, TimeWindow};
 use crate::normalize::schema::AUDIT_EVENTS_TABLE;
 use crate::rules::{Rule, RuleKind};
 use crate::sinks::alerts::{self, AlertRecord, Finding, by_output_id, fold_alert};
-use crate::sinks::delta::records_from_batches;
 use crate::sinks::duet::{self, DuetItem, DuetStatus, suppression_key};
 use crate::sinks::ledger::ProcessedObject;
 use crate::sinks::rejects::RejectRecord;
@@ -101,6 +101,7 @@ pub async fn run(config: &Config, rules: &[Rule], opts: &RunOptions) -> Result<R
         rules: rules.len() as i64,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         hits: "{}".into(),
+        skipped: "{}".into(),
         ..RunRecord::default()
     };
     let result = evaluate_and_write(config, rules, opts, &outputs, &mut record).await;
@@ -224,6 +225,9 @@ async fn evaluate_and_write(config: &Config, rules: &[Rule], opts: &RunOptions, 
     record.rows_rejected = totals.rows_rejected as i64;
     record.objects_rejected = totals.objects_rejected as i64;
     record.duplicates_dropped = totals.duplicates_dropped as i64;
+    record.rows_skipped = totals.rows_skipped as i64;
+    record.skipped = serde_json::to_string(&lake.report().skipped()).unwrap_or_default();
+    lake.report().log_rejects();
     record.bytes_read = totals.bytes_read as i64;
     record.bytes_fetched = totals.bytes_fetched as i64;
     let by_id: HashMap<&str, &Rule> = rules.iter().map(|r| (r.meta.id.as_str(), r)).collect();
@@ -263,8 +267,8 @@ async fn evaluate_and_write(config: &Config, rules: &[Rule], opts: &RunOptions, 
 
     let rejects = if record.rows_rejected + record.objects_rejected > 0 {
         let landing: HashMap<&str, i64> = fresh.iter().map(|(_, o)| (o.url.as_str(), o.meta.last_modified.timestamp_micros())).collect();
-        let batches = lake.sql("SELECT * FROM rejects").await?.collect().await?;
-        reject_records(&batches, &landing, &record.run_id)?
+        // From the scan just run (bounded, see engine::report), not from a second scan.
+        reject_records(lake.report().rejects(), &landing, &record.run_id)
     } else {
         Vec::new()
     };
@@ -307,27 +311,16 @@ fn collect_findings<'a>(rule: &'a Rule, batches: &[RecordBatch], hits: &mut BTre
     Ok(())
 }
 
-fn reject_records(batches: &[RecordBatch], landing: &HashMap<&str, i64>, run_id: &str) -> Result<Vec<RejectRecord>> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        source_name: String,
-        source: String,
-        object: String,
-        row: Option<i64>,
-        field: Option<String>,
-        reason: String,
-        record: Option<String>,
-    }
-    let rows: Vec<Row> = records_from_batches(batches)?;
-    Ok(rows
+fn reject_records(rejects: Vec<SourcedReject>, landing: &HashMap<&str, i64>, run_id: &str) -> Vec<RejectRecord> {
+    rejects
         .into_iter()
-        .map(|r| {
+        .map(|SourcedReject { source_name, source, reject: r, .. }| {
             let row = r.row.map(|n| n.to_string()).unwrap_or_default();
             RejectRecord {
                 reject_id: stable_id(&[&r.object, &row, r.field.as_deref().unwrap_or(""), &r.reason]),
                 date: date_of(landing.get(r.object.as_str()).copied().unwrap_or(0)),
-                source_name: r.source_name,
-                source: r.source,
+                source_name,
+                source: source.to_owned(),
                 object: r.object,
                 row: r.row,
                 field: r.field,
@@ -336,7 +329,7 @@ fn reject_records(batches: &[RecordBatch], landing: &HashMap<&str, i64>, run_id:
                 run_id: run_id.to_owned(),
             }
         })
-        .collect())
+        .collect()
 }
 
 async fn write_alerts(outputs: &OutputTables, findings: &[(&Rule, Finding)], run_id: &str, now: i64) -> Result<(i64, i64)> {
