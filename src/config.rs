@@ -359,11 +359,47 @@ impl Config {
                 problems.push(format!("source '{}': {e}", s.name));
             }
         }
+        problems.extend(self.output_location_problems());
         if problems.is_empty() {
             Ok(())
         } else {
             Err(Error::Config(problems.join("; ")))
         }
+    }
+
+    /// Checks that the output location is given and apart from every source: outputs inside a
+    /// source would be read back as landed data (with layout `none`, every run then rejects its
+    /// own Delta files), and a source inside the outputs would be scanned from among them.
+    pub fn check_output_location(&self) -> Result<()> {
+        let problems = self.output_location_problems();
+        if problems.is_empty() { Ok(()) } else { Err(Error::Config(problems.join("; "))) }
+    }
+
+    fn output_location_problems(&self) -> Vec<String> {
+        if self.output.location.as_deref().is_some_and(|l| l.trim().is_empty()) {
+            return vec!["output.location is empty: give a directory or URL for the output tables".into()];
+        }
+        let output = self.output_location();
+        let Some(out) = location_key(&output) else { return Vec::new() };
+        let mut problems = Vec::new();
+        for s in &self.sources {
+            let location = self.resolve_location(s);
+            let Some(src) = location_key(&location) else { continue };
+            if out.0 != src.0 {
+                continue;
+            }
+            let relation = if out.1 == src.1 {
+                "is the same as"
+            } else if out.1.starts_with(&src.1) {
+                "is inside"
+            } else if src.1.starts_with(&out.1) {
+                "contains"
+            } else {
+                continue;
+            };
+            problems.push(format!("output location '{output}' {relation} the location '{location}' of source '{}': outputs must be kept apart from landed data", s.name));
+        }
+        problems
     }
 
     /// The output location: the configured one (relative paths against the config directory), else
@@ -388,6 +424,44 @@ impl Config {
         let joined = self.base_dir.join(loc);
         std::path::absolute(&joined).unwrap_or(joined).to_string_lossy().into_owned()
     }
+}
+
+/// A location as (store, path segments), for comparing locations: URLs by scheme, host and path;
+/// local paths (and `file://` URLs) absolute, with `.` and `..` resolved and symbolic links
+/// followed as far as the path exists. `None` when it does not parse.
+fn location_key(location: &str) -> Option<(String, Vec<String>)> {
+    let segments = |path: &str| -> Vec<String> { path.split('/').filter(|p| !p.is_empty()).map(str::to_owned).collect() };
+    let path = if location.contains("://") {
+        let url = url::Url::parse(location).ok()?;
+        if url.scheme() != "file" {
+            let store = format!("{}://{}@{}", url.scheme(), url.username(), url.host_str().unwrap_or(""));
+            return Some((store, segments(url.path())));
+        }
+        url.to_file_path().ok()?
+    } else {
+        std::path::absolute(location).ok()?
+    };
+    let mut clean = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            other => clean.push(other),
+        }
+    }
+    // The longest existing ancestor, canonical (so `/tmp/x` and its symlinked real path compare
+    // equal), then the rest as written: the output directory may not exist yet.
+    let mut existing = clean.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        rest.push(existing.file_name()?.to_os_string());
+        existing = existing.parent()?;
+    }
+    let mut resolved = existing.canonicalize().ok()?;
+    resolved.extend(rest.iter().rev());
+    Some(("file".into(), resolved.components().filter_map(|c| c.as_os_str().to_str().map(str::to_owned)).filter(|c| c != "/").collect()))
 }
 
 /// Parses `90s`, `15m`, `6h`, `7d` (or a sum like `1h30m`) into microseconds.
@@ -442,6 +516,23 @@ mod tests {
         let c = Config::from_toml(text, Path::new(".")).unwrap();
         assert_eq!(c.duet.contacts_for("prod-1", "payments"), vec!["pay@x"]);
         assert_eq!(c.duet.contacts_for("prod-1", "web"), vec!["soc@x"]);
+    }
+
+    #[test]
+    fn regression_output_location_inside_or_around_a_source_is_a_config_error() {
+        let dir = std::env::temp_dir().join(format!("auditlake-config-test-{}", std::process::id()));
+        let config = |output: &str| format!("[output]\nlocation = \"{output}\"\n[[source]]\nname='eks'\nformat='eks_cloudwatch'\nlocation='landing/eks'\n");
+        for (output, relation) in [("landing/eks", "is the same as"), ("landing/eks/out", "is inside"), ("./landing/x/../eks/", "is the same as"), ("landing", "contains")] {
+            let err = Config::from_toml(&config(output), &dir).unwrap_err().to_string();
+            assert!(err.contains(relation) && err.contains("source 'eks'") && err.contains("landing/eks"), "{output}: {err}");
+        }
+        Config::from_toml(&config("out"), &dir).unwrap();
+        Config::from_toml(&config("landing/eks-out"), &dir).unwrap();
+        assert!(Config::from_toml(&config(""), &dir).unwrap_err().to_string().contains("empty"));
+        // Same bucket and prefix on a store.
+        let s3 = "[output]\nlocation = 's3://lake/eks/out'\n[[source]]\nname='eks'\nformat='eks_cloudwatch'\nlocation='s3://lake/eks/'\n";
+        assert!(Config::from_toml(s3, &dir).unwrap_err().to_string().contains("is inside"));
+        Config::from_toml(&s3.replace("s3://lake/eks/out", "s3://other/eks/out"), &dir).unwrap();
     }
 
     #[test]

@@ -58,6 +58,11 @@ pub enum Error {
     #[error("output: {0}")]
     Output(String),
 
+    /// The output location cannot be used: permission denied, a file where a directory should
+    /// be, a read-only file system. Retrying will not help.
+    #[error("output location {location} cannot be written: {reason} (not retryable: fix the location or its permissions)")]
+    OutputUnwritable { location: String, reason: String },
+
     /// Something asked for by id does not exist (a DUET item, a run); not retryable.
     #[error("{0}")]
     NotFound(String),
@@ -93,5 +98,56 @@ impl Error {
     }
 }
 
+/// Why `err` (or an error it was caused by) cannot be fixed by retrying, when it is an I/O or
+/// store failure of that sort: denied access, a file where a directory should be (or the
+/// reverse), a read-only file system. Timeouts, throttling and lost connections are not.
+pub fn permanent_io_cause(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use std::io::ErrorKind as K;
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(io.kind(), K::PermissionDenied | K::NotADirectory | K::IsADirectory | K::AlreadyExists | K::ReadOnlyFilesystem)
+        {
+            return Some(io.to_string());
+        }
+        // `Error::ObjectStore` is transparent: its source is the store error's source, not it.
+        let store = e.downcast_ref::<object_store::Error>().or_else(|| match e.downcast_ref::<Error>() {
+            Some(Error::ObjectStore(s)) => Some(s),
+            _ => None,
+        });
+        match store {
+            Some(store @ (object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. })) => return Some(store.to_string()),
+            // A put that lost a race (a Delta commit conflict) carries an I/O AlreadyExists
+            // from the local store: that one is retryable.
+            Some(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => return None,
+            _ => {}
+        }
+        cause = e.source();
+    }
+    None
+}
+
 /// The library's result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error as IoError, ErrorKind};
+
+    use super::*;
+
+    #[test]
+    fn denied_or_misplaced_output_is_permanent_and_timeouts_are_not() {
+        for kind in [ErrorKind::PermissionDenied, ErrorKind::NotADirectory, ErrorKind::AlreadyExists, ErrorKind::ReadOnlyFilesystem] {
+            let e = Error::io("creating /out/runs", IoError::from(kind));
+            assert!(permanent_io_cause(&e).is_some(), "{kind:?}");
+        }
+        for kind in [ErrorKind::TimedOut, ErrorKind::ConnectionReset, ErrorKind::Interrupted] {
+            assert_eq!(permanent_io_cause(&Error::io("x", IoError::from(kind))), None, "{kind:?}");
+        }
+        let denied = object_store::Error::PermissionDenied { path: "out/runs".into(), source: "403".into() };
+        assert!(permanent_io_cause(&Error::from(denied)).is_some());
+        let lost_race = object_store::Error::AlreadyExists { path: "_delta_log/1.json".into(), source: Box::new(IoError::from(ErrorKind::AlreadyExists)) };
+        assert_eq!(permanent_io_cause(&Error::from(lost_race)), None);
+    }
+}

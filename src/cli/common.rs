@@ -25,11 +25,15 @@ impl ConfigArgs {
         };
         // A local path given on the command line is relative to the working directory.
         if let Some(loc) = &self.output_location {
+            if loc.trim().is_empty() {
+                return Err(auditlake::Error::Config("--output-location is empty: give a directory or URL for the output tables".into()).into());
+            }
             let resolved = match std::path::absolute(loc) {
                 Ok(p) if !loc.contains("://") => p.to_string_lossy().into_owned(),
                 _ => loc.clone(),
             };
             config.output.location = Some(resolved);
+            config.check_output_location()?;
         }
         Ok(config)
     }

@@ -1,8 +1,9 @@
 //! Command-line interface: argument parsing, one module per subcommand, exit codes.
 //!
-//! Exit codes: 0 success; 1 failed (retryable); 2 configuration or usage error (not retryable);
-//! 3 completed, but input was rejected (`run` always; `query` with `--strict`); 4 `run` completed
-//! but some rules failed (`partial`: recorded in `runs`, retried by the next runs).
+//! Exit codes: 0 success; 1 failed (retryable); 2 configuration or usage error, or an output
+//! location that cannot be written (not retryable); 3 completed, but input was rejected (`run`
+//! always; `query` with `--strict`); 4 `run` completed but some rules failed (`partial`: recorded
+//! in `runs`, retried by the next runs).
 
 mod bench;
 mod common;
@@ -14,6 +15,7 @@ mod rules;
 mod run;
 mod runs;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -70,7 +72,9 @@ fn init_logging(format: LogFormat, verbose: u8) {
     // delta-rs warns on every MERGE that a scan metric is derived; that is not the user's concern.
     let default = format!("{default},deltalake_core::operations::merge=error");
     let filter = tracing_subscriber::EnvFilter::try_from_env("AUDITLAKE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only for a person at a terminal: log collectors get plain text.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -83,7 +87,7 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<auditlake::Error>() {
             return match e {
                 auditlake::Error::Config(_) | auditlake::Error::ConfigRead { .. } | auditlake::Error::InvalidTime(_) | auditlake::Error::NotFound(_) => EXIT_USAGE,
-                auditlake::Error::Conflict(_) => EXIT_USAGE,
+                auditlake::Error::Conflict(_) | auditlake::Error::OutputUnwritable { .. } => EXIT_USAGE,
                 auditlake::Error::StrictRejects(_) => EXIT_REJECTS,
                 auditlake::Error::RuleFailed { .. } => EXIT_FAILED,
                 auditlake::Error::DataFusion(df) if is_plan_error(df) => EXIT_USAGE,

@@ -87,9 +87,13 @@ pub async fn run(args: QueryArgs) -> Result<u8> {
     if args.stats {
         for (source, c) in report.per_source() {
             eprintln!(
-                "{source}: objects listed {} opened {} rejected {}; rows read {} rejected {} duplicates {} outside window {}; bytes {} (fetched {})",
-                c.objects_listed, c.objects_opened, c.objects_rejected, c.rows_read, c.rows_rejected, c.duplicates_dropped, c.rows_out_of_window, c.bytes_read, c.bytes_fetched
+                "{source}: objects listed {} opened {} rejected {}; rows read {} skipped {} rejected {} duplicates {} outside window {}; bytes {} (fetched {})",
+                c.objects_listed, c.objects_opened, c.objects_rejected, c.rows_read, c.rows_skipped, c.rows_rejected, c.duplicates_dropped, c.rows_out_of_window, c.bytes_read, c.bytes_fetched
             );
+        }
+        let skipped = report.skipped();
+        if !skipped.is_empty() {
+            eprintln!("rows of other log categories skipped: {}", serde_json::to_string(&skipped)?);
         }
     }
     let rejected = report.rejected();

@@ -115,6 +115,9 @@ fn print_text(s: &RunSummary) {
         "  objects: {} new, {} already processed; rows: {} read, {} rejected, {} duplicates dropped; {} bytes fetched of {}",
         r.objects_new, r.objects_already_processed, r.rows_read, r.rows_rejected + r.objects_rejected, r.duplicates_dropped, r.bytes_fetched, r.bytes_read
     );
+    if r.rows_skipped > 0 {
+        println!("  skipped {} rows of other log categories (not audit events; expected): {}", r.rows_skipped, r.skipped);
+    }
     if let (Some(a), Some(b)) = (r.event_from, r.event_to) {
         println!("  event time of new events: {} .. {}", rfc3339(a), rfc3339(b));
     }

@@ -34,7 +34,7 @@ use crate::normalize::schema::{AUDIT_ID, CLUSTER, EVENT_TIME, SOURCE, SOURCE_NAM
 use crate::normalize::{AuditEventBuilder, Envelope};
 use crate::sources::layout::Layout;
 use crate::sources::listing::{LandedObject, SourceLocation};
-use crate::sources::{BatchContext, BatchOutput, Reject};
+use crate::sources::{BatchContext, BatchOutput, Reject, SkippedRows};
 
 /// Columns of the `rejects` table.
 pub const REJECT_COLUMNS: [&str; 7] = [SOURCE_NAME, SOURCE, "object", "row", "field", "reason", "record"];
@@ -358,16 +358,17 @@ async fn read_batches(
     mut reader: CountingReader,
 ) -> bool {
     let mut rejects: Vec<Reject> = Vec::new();
+    let mut skipped = SkippedRows::new();
     let object_reject = |reason: String, field: Option<String>, rejects: &mut Vec<Reject>, counts: &mut SourceCounts| {
         counts.objects_rejected += 1;
-        rejects.push(Reject { object: object.url.clone(), row: None, field, reason, record: None });
+        rejects.push(Reject::new(&object.url, None, field, &reason, None));
     };
     let metadata = match ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new()).await {
         Ok(m) => m,
         Err(e) if is_transient(&e) => return fail_transient(object, e, tx).await,
         Err(e) => {
             object_reject(format!("not a readable Parquet object: {e}"), None, &mut rejects, counts);
-            return flush_rejects(source, shared, tx, &rejects).await;
+            return flush_rejects(source, shared, tx, &mut rejects).await;
         }
     };
     let adapter = source.config.format.adapter();
@@ -382,7 +383,7 @@ async fn read_batches(
             Ok(cols) => ProjectionMask::roots(builder.parquet_schema(), cols),
             Err(e) => {
                 object_reject(format!("{} is not in {} format: {}", object.url, source.config.format, e.reason), Some(e.field), &mut rejects, counts);
-                return flush_rejects(source, shared, tx, &rejects).await;
+                return flush_rejects(source, shared, tx, &mut rejects).await;
             }
         },
     };
@@ -390,7 +391,7 @@ async fn read_batches(
         Ok(s) => s,
         Err(e) => {
             object_reject(format!("cannot read Parquet object: {e}"), None, &mut rejects, counts);
-            return flush_rejects(source, shared, tx, &rejects).await;
+            return flush_rejects(source, shared, tx, &mut rejects).await;
         }
     };
     let defaults = object_defaults(source, object);
@@ -411,8 +412,11 @@ async fn read_batches(
         let out = match &shared.output {
             ScanOutput::Raw(schema) => adapt_raw(&batch, schema, &object.url, first_row).map(|b| vec![b]),
             _ => {
-                let mut sink = BatchOutput { rows: &mut rows, rejects: &mut rejects };
+                let mut sink = BatchOutput { rows: &mut rows, rejects: &mut rejects, skipped: &mut skipped };
                 let normalized = adapter.normalize(&batch, &ctx, &mut sink).and_then(|()| rows.finish_batches());
+                counts.rows_skipped += skipped.values().sum::<u64>();
+                shared.report.add_skipped(&skipped);
+                skipped.clear();
                 match normalized {
                     Ok(batches) => batches.iter().map(|b| filter_events(b, shared, counts)).collect::<datafusion::error::Result<Vec<_>>>(),
                     Err(e) => {
@@ -424,6 +428,10 @@ async fn read_batches(
         };
         counts.rows_rejected += (rejects.len() - before) as u64;
         first_row += batch.num_rows() as i64;
+        // Rejects leave batch by batch: what the scan holds does not grow with an object's rejects.
+        if !flush_rejects(source, shared, tx, &mut rejects).await {
+            return false;
+        }
         if matches!(shared.output, ScanOutput::Rejects) {
             continue;
         }
@@ -437,7 +445,7 @@ async fn read_batches(
             }
         }
     }
-    flush_rejects(source, shared, tx, &rejects).await
+    flush_rejects(source, shared, tx, &mut rejects).await
 }
 
 /// A Parquet reader that counts the bytes it fetches from the store (footer and column chunks), so
@@ -496,18 +504,19 @@ async fn fail_transient(object: &LandedObject, e: datafusion::parquet::errors::P
     false
 }
 
-/// Reports the object's rejects, and emits them when scanning the `rejects` table.
-async fn flush_rejects(source: &ResolvedSource, shared: &ScanShared, tx: &Sender<datafusion::error::Result<RecordBatch>>, rejects: &[Reject]) -> bool {
+/// Hands `rejects` on (drained): to the `rejects` table's output when scanning it, else to the
+/// report, which counts them all and keeps a bounded number. Returns false when the consumer
+/// has gone away.
+async fn flush_rejects(source: &ResolvedSource, shared: &ScanShared, tx: &Sender<datafusion::error::Result<RecordBatch>>, rejects: &mut Vec<Reject>) -> bool {
     if rejects.is_empty() {
         return true;
     }
-    shared.report.sample_rejects(&source.config.name, rejects);
-    for r in rejects.iter().take(3) {
-        tracing::warn!(source = %source.config.name, object = %r.object, row = ?r.row, field = ?r.field, "rejected: {}", r.reason);
-    }
     if matches!(shared.output, ScanOutput::Rejects) {
-        return tx.send(rejects_batch(source, rejects)).await.is_ok();
+        let batch = rejects_batch(source, rejects);
+        rejects.clear();
+        return tx.send(batch).await.is_ok();
     }
+    shared.report.record_rejects(&source.config.name, source.config.format.as_str(), rejects);
     true
 }
 

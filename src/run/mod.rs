@@ -18,15 +18,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
 use serde::Serialize;
 
 use crate::config::{Config, parse_duration_micros};
+use crate::engine::report::SourcedReject;
 use crate::engine::{AuditLake, SourceObject, TimeWindow};
 use crate::rules::{Rule, RuleKind};
 use crate::sinks::alerts::{AlertRecord, Finding, by_output_id, fold_alert};
-use crate::sinks::delta::records_from_batches;
 use crate::sinks::duet::{self, DuetItem, DuetStatus, suppression_key};
 use crate::sinks::ledger::{ObjectVersion, ProcessedObject};
 use crate::sinks::rejects::RejectRecord;
@@ -108,6 +108,7 @@ pub async fn run(config: &Config, rules: &[Rule], opts: &RunOptions) -> Result<R
         version: env!("CARGO_PKG_VERSION").to_owned(),
         hits: "{}".into(),
         failed_rules: "{}".into(),
+        skipped: "{}".into(),
         ..RunRecord::default()
     };
     let result = async {
@@ -221,14 +222,18 @@ async fn evaluate_and_write(config: &Config, rules: &[Rule], opts: &RunOptions, 
         record.rows_rejected = totals.rows_rejected as i64;
         record.objects_rejected = totals.objects_rejected as i64;
         record.duplicates_dropped = totals.duplicates_dropped as i64;
+        record.rows_skipped = totals.rows_skipped as i64;
+        record.skipped = serde_json::to_string(&lake.report().skipped()).unwrap_or_default();
+        lake.report().log_rejects();
         record.bytes_read = totals.bytes_read as i64;
         record.bytes_fetched = totals.bytes_fetched as i64;
         record.event_from = evaluation.event_range.0;
         record.event_to = evaluation.event_range.1.map(|t| t.saturating_add(1));
         if record.rows_rejected + record.objects_rejected > 0 {
             let landing: HashMap<&str, i64> = fresh.iter().map(|(_, o)| (o.url.as_str(), o.meta.last_modified.timestamp_micros())).collect();
-            let batches = lake.sql("SELECT * FROM rejects").await?.collect().await?;
-            rejects = reject_records(&batches, &landing, &record.run_id)?;
+            // From the scan just run (bounded, see engine::report), not from a second scan; taken
+            // before any retry pass rescans objects on the same lake.
+            rejects = reject_records(lake.report().rejects(), &landing, &record.run_id);
         }
     }
     let retry_objects: Vec<SourceObject> = retries.iter().map(|(o, _)| o.clone()).collect();
@@ -274,27 +279,16 @@ async fn evaluate_and_write(config: &Config, rules: &[Rule], opts: &RunOptions, 
     Ok(())
 }
 
-fn reject_records(batches: &[RecordBatch], landing: &HashMap<&str, i64>, run_id: &str) -> Result<Vec<RejectRecord>> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        source_name: String,
-        source: String,
-        object: String,
-        row: Option<i64>,
-        field: Option<String>,
-        reason: String,
-        record: Option<String>,
-    }
-    let rows: Vec<Row> = records_from_batches(batches)?;
-    Ok(rows
+fn reject_records(rejects: Vec<SourcedReject>, landing: &HashMap<&str, i64>, run_id: &str) -> Vec<RejectRecord> {
+    rejects
         .into_iter()
-        .map(|r| {
+        .map(|SourcedReject { source_name, source, reject: r, .. }| {
             let row = r.row.map(|n| n.to_string()).unwrap_or_default();
             RejectRecord {
                 reject_id: stable_id(&[&r.object, &row, r.field.as_deref().unwrap_or(""), &r.reason]),
                 date: date_of(landing.get(r.object.as_str()).copied().unwrap_or(0)),
-                source_name: r.source_name,
-                source: r.source,
+                source_name,
+                source: source.to_owned(),
                 object: r.object,
                 row: r.row,
                 field: r.field,
@@ -303,7 +297,7 @@ fn reject_records(batches: &[RecordBatch], landing: &HashMap<&str, i64>, run_id:
                 run_id: run_id.to_owned(),
             }
         })
-        .collect())
+        .collect()
 }
 
 async fn write_alerts(outputs: &OutputTables, findings: &[(&Rule, Finding)], run_id: &str, now: i64) -> Result<(i64, i64)> {

@@ -15,6 +15,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::json::ArrayWriter;
 use datafusion::arrow::json::reader::ReaderBuilder;
 use datafusion::prelude::SessionContext;
+use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use serde::Serialize;
@@ -52,13 +53,25 @@ impl DeltaOutput {
     }
 
     fn err(&self, e: DeltaTableError) -> Error {
-        Error::delta(self.url.as_str(), e)
+        if is_conflict(&e) {
+            return Error::delta(self.url.as_str(), e);
+        }
+        self.permanent_as_such(Error::delta(self.url.as_str(), e))
+    }
+
+    /// `e` as [`Error::OutputUnwritable`] when retrying cannot fix it (the scheduler must not
+    /// retry a run into a location it may not write).
+    fn permanent_as_such(&self, e: Error) -> Error {
+        match crate::error::permanent_io_cause(&e) {
+            Some(reason) => Error::OutputUnwritable { location: self.url.to_string(), reason },
+            None => e,
+        }
     }
 
     /// Opens the table, creating it (empty, with its schema) when it does not exist yet.
     pub async fn load(&self) -> Result<DeltaTable> {
         if let Ok(path) = self.url.to_file_path() {
-            std::fs::create_dir_all(&path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+            std::fs::create_dir_all(&path).map_err(|e| self.permanent_as_such(Error::io(format!("creating {}", path.display()), e)))?;
         }
         for attempt in 0..MAX_ATTEMPTS {
             if let Some(table) = self.load_existing().await? {
@@ -191,11 +204,13 @@ impl DeltaOutput {
         Ok(table)
     }
 
-    /// Appends `rows`.
+    /// Appends `rows`. Columns added to the schema since the table was created are added to it
+    /// (schema evolution only ever adds nullable columns), so tables of older versions keep working.
     pub async fn append(&self, table: DeltaTable, rows: RecordBatch) -> Result<DeltaTable> {
         table
             .write(vec![rows])
             .with_save_mode(SaveMode::Append)
+            .with_schema_mode(SchemaMode::Merge)
             .with_partition_columns(self.partition_columns.iter().copied())
             .await
             .map_err(|e| self.err(e))

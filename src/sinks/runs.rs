@@ -37,6 +37,12 @@ pub struct RunRecord {
     pub rows_read: i64,
     pub rows_rejected: i64,
     pub duplicates_dropped: i64,
+    /// Rows of other log categories (not audit events) skipped; absent in rows older than it.
+    #[serde(default)]
+    pub rows_skipped: i64,
+    /// Skipped rows per log category, as a JSON object `{category: rows}`.
+    #[serde(default)]
+    pub skipped: String,
     /// Size of the objects read.
     pub bytes_read: i64,
     /// Bytes fetched from the stores: Parquet footers and the column chunks the pack needs.
@@ -96,6 +102,9 @@ pub fn schema() -> SchemaRef {
         i("duration_ms"),
         s("version", false),
         s("error", true),
+        // Added later: nullable, so tables written before them still take appends.
+        Field::new("rows_skipped", DataType::Int64, true),
+        s("skipped", true),
         Field::new("objects_late", DataType::Int64, true),
         Field::new("objects_retried", DataType::Int64, true),
         s("failed_rules", true),

@@ -87,21 +87,21 @@ impl SourceAdapter for AksDiagnosticsSource {
             out.rows.share_text(s);
         }
         for row in 0..batch.num_rows() {
-            let raw_log = || -> Option<String> {
-                match &log {
-                    LogColumn::Text(s) => s.get(row).map(str::to_owned).or_else(|| properties_text.get(row).map(str::to_owned)),
-                    LogColumn::Typed(_) => None,
-                }
-            };
+            // Diagnostic settings can send every category to the same place (guard, kube-apiserver,
+            // cluster-autoscaler, ...): expected data, counted rather than rejected.
             if let Some(c) = category.get(row).filter(|c| !AUDIT_CATEGORIES.contains(c)) {
-                out.reject(ctx, row, Some(CATEGORY.into()), format!("category '{c}' is not kube-audit or kube-audit-admin (another log category)"), raw_log());
+                out.skip(c);
                 continue;
             }
+            let raw_log = match &log {
+                LogColumn::Text(s) => s.get(row).or_else(|| properties_text.get(row)),
+                LogColumn::Typed(_) => None,
+            };
             let ids = resource.get(row).and_then(parse_resource_id);
             let fallback = match time.get(row) {
                 Ok(t) => t,
                 Err(e) => {
-                    out.reject(ctx, row, Some(e.field), e.reason, raw_log());
+                    out.reject(ctx, row, Some(e.field), &e.reason, raw_log);
                     continue;
                 }
             };
@@ -171,7 +171,7 @@ mod tests {
         .unwrap();
         let ctx = BatchContext { object: "file:///lake/aks/part-0.parquet", first_row: 0, defaults: Envelope::default() };
         let (mut rows, mut rejects) = (AuditEventBuilder::new("aks_diagnostics", "aks"), Vec::new());
-        AksDiagnosticsSource.normalize(&batch, &ctx, &mut BatchOutput { rows: &mut rows, rejects: &mut rejects }).unwrap();
+        AksDiagnosticsSource.normalize(&batch, &ctx, &mut BatchOutput { rows: &mut rows, rejects: &mut rejects, skipped: &mut Default::default() }).unwrap();
         let out = rows.finish().unwrap();
         assert!(rejects.is_empty(), "{rejects:?}");
         let request = out.column_by_name(REQUEST_OBJECT).unwrap().as_string_view();

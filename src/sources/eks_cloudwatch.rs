@@ -18,8 +18,17 @@ const LOG_STREAM: &str = "logStream";
 const TIMESTAMP: &str = "timestamp";
 const MESSAGE: &str = "message";
 /// Only this stream family carries audit events; the log group also holds authenticator,
-/// scheduler and controller-manager streams.
+/// scheduler, controller-manager and (non-audit) kube-apiserver streams.
 const AUDIT_STREAM_PREFIX: &str = "kube-apiserver-audit";
+
+/// The log category of a stream: its name without the trailing instance id
+/// (`authenticator-71976ca1…` → `authenticator`). An id is told from a name part by its digits.
+pub fn stream_category(stream: &str) -> &str {
+    match stream.rsplit_once('-') {
+        Some((family, id)) if !family.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()) && id.bytes().any(|b| b.is_ascii_digit()) => family,
+        _ => stream,
+    }
+}
 
 /// Reads CloudWatch Logs rows whose message is an EKS audit event.
 #[derive(Debug, Clone, Copy, Default)]
@@ -55,25 +64,26 @@ impl SourceAdapter for EksCloudWatchSource {
         let message = StrReader::new(tree.find(&[MESSAGE]))?;
         out.rows.share_text(&message);
         for row in 0..batch.num_rows() {
+            // A subscription on the whole log group delivers every control-plane log type.
             if let Some(s) = stream.get(row).filter(|s| !s.starts_with(AUDIT_STREAM_PREFIX)) {
-                out.reject(ctx, row, Some(LOG_STREAM.into()), format!("log stream '{s}' is not a kube-apiserver-audit stream (another log category)"), message.get(row).map(str::to_owned));
+                out.skip(stream_category(s));
                 continue;
             }
             let Some(text) = message.get(row) else {
-                out.reject(ctx, row, Some(MESSAGE.into()), "message is null".into(), None);
+                out.reject(ctx, row, Some(MESSAGE.into()), "message is null", None);
                 continue;
             };
             let fallback = match cwl_time.get(row) {
                 Ok(t) => t,
                 Err(e) => {
-                    out.reject(ctx, row, Some(e.field), e.reason, Some(text.to_owned()));
+                    out.reject(ctx, row, Some(e.field), &e.reason, Some(text));
                     continue;
                 }
             };
             let cluster = group.get(row).and_then(cluster_from_log_group).map(Cow::Borrowed);
             let env = ctx.envelope(owner.text(row), None, cluster, fallback);
             let event = parse_audit_event(text).map_err(|e| e.within(MESSAGE));
-            out.emit(ctx, row, &env, event, || Some(text.to_owned()))?;
+            out.emit(ctx, row, &env, event, Some(text))?;
         }
         Ok(())
     }
@@ -113,7 +123,7 @@ mod tests {
             ])
             .unwrap();
             let (mut rows, mut rejects) = (AuditEventBuilder::new("eks_cloudwatch", "eks"), Vec::new());
-            EksCloudWatchSource.normalize(&batch, &ctx, &mut BatchOutput { rows: &mut rows, rejects: &mut rejects }).unwrap();
+            EksCloudWatchSource.normalize(&batch, &ctx, &mut BatchOutput { rows: &mut rows, rejects: &mut rejects, skipped: &mut Default::default() }).unwrap();
             let out = rows.finish().unwrap();
             assert!(rejects.is_empty(), "{rejects:?}");
             let request = out.column_by_name(REQUEST_OBJECT).unwrap().as_string_view();
@@ -127,6 +137,15 @@ mod tests {
             };
             assert!(request.data_buffers().iter().any(|b| text.contains(&b.as_ptr())), "bodies were copied");
         }
+    }
+
+    #[test]
+    fn stream_categories_drop_the_instance_id() {
+        assert_eq!(stream_category("authenticator-71976ca11bea5d3083393f7d32dab75b"), "authenticator");
+        assert_eq!(stream_category("kube-apiserver-71976ca11bea5d3083393f7d32dab75b"), "kube-apiserver");
+        assert_eq!(stream_category("kube-controller-manager-71976ca11bea5d3083393f7d32dab75b"), "kube-controller-manager");
+        assert_eq!(stream_category("cloud-controller-manager"), "cloud-controller-manager");
+        assert_eq!(stream_category("odd"), "odd");
     }
 
     #[test]

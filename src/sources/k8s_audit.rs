@@ -39,7 +39,7 @@ impl SourceAdapter for K8sAuditSource {
         // builder (the builder was ~40% of this format's scan).
         let decoded = columns.decode_all(batch.num_rows(), env.fallback_time)?;
         for (row, e) in decoded.rejects {
-            out.reject(ctx, row, Some(e.field), e.reason, None);
+            out.reject(ctx, row, Some(e.field), &e.reason, None);
         }
         out.rows.push_arrays(&env, decoded.arrays, decoded.keep.as_ref(), ctx.object, ctx.first_row)
     }
@@ -75,16 +75,17 @@ mod tests {
         let columns = TypedEventColumns::resolve(&ColumnTree::from_batch(batch)).unwrap();
         let env = ctx.envelope(None, None, None, None);
         let (mut rows, mut rejects) = (AuditEventBuilder::new("k8s_audit", "typed"), Vec::new());
-        let mut out = BatchOutput { rows: &mut rows, rejects: &mut rejects };
+        let mut skipped = Default::default();
+        let mut out = BatchOutput { rows: &mut rows, rejects: &mut rejects, skipped: &mut skipped };
         for row in 0..batch.num_rows() {
-            out.emit(&ctx, row, &env, columns.event(row), || None).unwrap();
+            out.emit(&ctx, row, &env, columns.event(row), None).unwrap();
         }
         (rows.finish().unwrap(), rejects)
     }
 
     fn column_by_column(batch: &RecordBatch) -> (RecordBatch, Vec<Reject>) {
         let (mut rows, mut rejects) = (AuditEventBuilder::new("k8s_audit", "typed"), Vec::new());
-        K8sAuditSource.normalize(batch, &context(), &mut BatchOutput { rows: &mut rows, rejects: &mut rejects }).unwrap();
+        K8sAuditSource.normalize(batch, &context(), &mut BatchOutput { rows: &mut rows, rejects: &mut rejects, skipped: &mut Default::default() }).unwrap();
         let batches = rows.finish_batches().unwrap();
         (concat_batches(&crate::normalize::audit_events_schema(), &batches).unwrap(), rejects)
     }

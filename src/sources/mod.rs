@@ -86,6 +86,13 @@ impl FromStr for SourceFormat {
     }
 }
 
+/// Longest reject reason kept, in bytes. Parser messages can embed the offending value (a 50 MB
+/// string that is not a timestamp), so reasons are cut to an excerpt.
+pub const MAX_REASON_BYTES: usize = 512;
+/// Longest excerpt of a rejected record kept, in bytes; the whole record stays in the landed
+/// object, at the reject's object and row.
+pub const MAX_RECORD_BYTES: usize = 4096;
+
 /// A record (or whole object) that could not be normalized.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reject {
@@ -95,10 +102,44 @@ pub struct Reject {
     pub row: Option<i64>,
     /// The offending field, when one can be named.
     pub field: Option<String>,
+    /// Why, at most [`MAX_REASON_BYTES`].
     pub reason: String,
-    /// The rejected record's text, when it has one (the JSON message, the log line).
+    /// An excerpt of the rejected record's text, when it has one (the JSON message, the log
+    /// line), at most [`MAX_RECORD_BYTES`].
     pub record: Option<String>,
 }
+
+impl Reject {
+    /// A reject with its reason and record cut to excerpts, so what a run keeps and logs does
+    /// not grow with the size of the bad values.
+    pub fn new(object: &str, row: Option<i64>, field: Option<String>, reason: &str, record: Option<&str>) -> Self {
+        Reject {
+            object: object.to_owned(),
+            row,
+            field: field.map(|f| excerpt(&f, MAX_REASON_BYTES)),
+            reason: excerpt(reason, MAX_REASON_BYTES),
+            record: record.map(|r| excerpt(r, MAX_RECORD_BYTES)),
+        }
+    }
+}
+
+/// `text` when it fits in `max` bytes; else its start, cut on a char boundary, followed by a note
+/// of its full length, the whole at most `max` bytes.
+pub fn excerpt(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let note = format!("… [{} bytes in all]", text.len());
+    let mut cut = max.saturating_sub(note.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{note}", &text[..cut])
+}
+
+/// Rows skipped per log category: records of the landing that are not audit events (the
+/// authenticator or scheduler streams of an EKS log group, AKS `guard` logs), keyed by category.
+pub type SkippedRows = std::collections::BTreeMap<String, u64>;
 
 /// What the adapter knows about the batch being normalized.
 #[derive(Debug, Clone, Default)]
@@ -126,45 +167,46 @@ impl BatchContext<'_> {
     }
 }
 
-/// Collects the output of one batch: good rows into the builder, bad ones into `rejects`.
+/// Collects the output of one batch: good rows into the builder, bad ones into `rejects`, rows
+/// of other log categories into `skipped`.
 pub struct BatchOutput<'o> {
     pub rows: &'o mut AuditEventBuilder,
     pub rejects: &'o mut Vec<Reject>,
+    pub skipped: &'o mut SkippedRows,
 }
 
 impl BatchOutput<'_> {
-    /// Appends a decoded event, or records why it was rejected. `record` renders the raw record
-    /// text for the reject (only called on the error path).
-    pub fn emit(
-        &mut self,
-        ctx: &BatchContext<'_>,
-        row: usize,
-        env: &Envelope<'_>,
-        event: Result<AuditEvent<'_>, FieldError>,
-        record: impl FnOnce() -> Option<String>,
-    ) -> Result<()> {
+    /// Appends a decoded event, or records why it was rejected, with the raw record text.
+    pub fn emit(&mut self, ctx: &BatchContext<'_>, row: usize, env: &Envelope<'_>, event: Result<AuditEvent<'_>, FieldError>, record: Option<&str>) -> Result<()> {
         let row_no = ctx.first_row + row as i64;
         let event = event.and_then(|e| AuditEvent::filed_time(e.event_time(), env.fallback_time).map(|t| (e, t)));
         match event {
             Ok((e, t)) => self.rows.append(env, &e, t, ctx.object, row_no),
             Err(err) => {
-                self.reject(ctx, row, Some(err.field), err.reason, record());
+                self.reject(ctx, row, Some(err.field), &err.reason, record);
                 Ok(())
             }
         }
     }
 
-    /// Records a rejected row.
-    pub fn reject(&mut self, ctx: &BatchContext<'_>, row: usize, field: Option<String>, reason: String, record: Option<String>) {
-        self.rejects.push(Reject {
-            object: ctx.object.to_owned(),
-            row: Some(ctx.first_row + row as i64),
-            field,
-            reason,
-            record,
-        });
+    /// Records a rejected row (reason and record as excerpts).
+    pub fn reject(&mut self, ctx: &BatchContext<'_>, row: usize, field: Option<String>, reason: &str, record: Option<&str>) {
+        self.rejects.push(Reject::new(ctx.object, Some(ctx.first_row + row as i64), field, reason, record));
+    }
+
+    /// Counts a row of another log category: expected in the landing, not an error.
+    pub fn skip(&mut self, category: &str) {
+        if let Some(n) = self.skipped.get_mut(category) {
+            *n += 1;
+            return;
+        }
+        // Names come from the data: bounded so that a stray value cannot grow the counts' keys.
+        *self.skipped.entry(excerpt(category, MAX_CATEGORY_BYTES)).or_default() += 1;
     }
 }
+
+/// Longest log-category name kept in the skipped counts.
+const MAX_CATEGORY_BYTES: usize = 64;
 
 /// One landed format's reader.
 pub trait SourceAdapter: Send + Sync {

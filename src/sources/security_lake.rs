@@ -282,7 +282,7 @@ impl SourceAdapter for SecurityLakeSource {
                 e.flattened_extra = unmapped.clone();
                 e
             });
-            out.emit(ctx, row, &env, event, || None)?;
+            out.emit(ctx, row, &env, event, None)?;
         }
         Ok(())
     }

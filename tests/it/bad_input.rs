@@ -62,7 +62,10 @@ async fn every_kind_of_bad_input_is_counted_reported_and_kept() {
     let rows = query_json(&lake, "SELECT audit_id, lineage_row FROM audit_events ORDER BY lineage_row").await;
     assert_eq!(rows, vec![json!({"audit_id": "a-1", "lineage_row": 0}), json!({"audit_id": "a-5", "lineage_row": 4})]);
     let totals = lake.report().totals();
-    assert_eq!(totals.rows_rejected, 3);
+    assert_eq!(totals.rows_rejected, 2);
+    // The authenticator stream is another log category: skipped and counted, not a reject.
+    assert_eq!(totals.rows_skipped, 1);
+    assert_eq!(lake.report().skipped(), [("authenticator".to_owned(), 1)].into());
     assert_eq!(totals.objects_rejected, 3);
     assert_eq!(totals.objects_opened, 4);
 
@@ -81,15 +84,12 @@ async fn every_kind_of_bad_input_is_counted_reported_and_kept() {
     let bad_time = find("good.parquet", Some(2));
     assert_eq!(bad_time["field"], "message.stageTimestamp");
     assert!(bad_time["reason"].as_str().unwrap().contains("the first of May"));
-    let other = find("good.parquet", Some(3));
-    assert_eq!(other["field"], "logStream");
-    assert!(other["reason"].as_str().unwrap().contains("another log category"));
     assert!(find("corrupt.parquet", None)["reason"].as_str().unwrap().contains("Parquet"));
     assert!(find("truncated.parquet", None)["reason"].as_str().unwrap().contains("Parquet"));
     let missing = find("no_message.parquet", None);
     assert_eq!(missing["field"], "message");
     assert!(missing["reason"].as_str().unwrap().contains("required column is missing"));
-    assert_eq!(rejects.len(), 6);
+    assert_eq!(rejects.len(), 5);
 }
 
 #[tokio::test]
@@ -155,4 +155,152 @@ async fn a_time_bounded_query_opens_only_partitions_that_can_hold_it() {
     let lake = open(&config, TimeWindow::default()).await;
     assert_eq!(query_json(&lake, "SELECT count(*) AS n FROM audit_events").await, vec![json!({"n": 48})]);
     assert_eq!(lake.report().totals().objects_opened, 48);
+}
+
+/// `auditlake run --format json` over `config`'s sources, writing to `out`; logs as `log_format`.
+fn run_binary(config: &Path, out: &Path, log_format: &str) -> std::process::Output {
+    let mut cmd = assert_cmd::Command::cargo_bin("auditlake").unwrap();
+    cmd.env_remove("AUDITLAKE_CONFIG").env_remove("AUDITLAKE_OUTPUT").env_remove("AUDITLAKE_LOG").env_remove("NO_COLOR");
+    cmd.args(["--log-format", log_format, "run", "--format", "json", "--config"]).arg(config).arg("--output-location").arg(out);
+    cmd.output().unwrap()
+}
+
+/// Rows of `sql` over the run outputs, through the binary.
+fn output_rows(config: &Path, out: &Path, sql: &str) -> Vec<Value> {
+    let mut cmd = assert_cmd::Command::cargo_bin("auditlake").unwrap();
+    cmd.env_remove("AUDITLAKE_CONFIG").env_remove("AUDITLAKE_OUTPUT");
+    let stdout = cmd.args(["query", "--format", "json", "--config"]).arg(config).arg("--output-location").arg(out).arg(sql).assert().success().get_output().stdout.clone();
+    String::from_utf8_lossy(&stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn regression_huge_unparseable_value_is_excerpted_in_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    // 8 MB values: a stageTimestamp the parser quotes in its error, and a message that is not JSON.
+    let huge = "9".repeat(8 << 20);
+    let bad_time = event("big-1", &huge);
+    let not_json = format!("E1201 {huge}");
+    cwl_object(&dir.path().join("eks"), "big.parquet", &[(AUDIT, event("ok-1", "2024-05-01T10:00:01Z")), (AUDIT, bad_time), (AUDIT, not_json)]);
+    let config = write_config(dir.path(), &[src("eks", "eks_cloudwatch", "eks")]);
+    let out = dir.path().join("out");
+    let run = run_binary(&config, &out, "json");
+    assert_eq!(run.status.code(), Some(3), "{}", String::from_utf8_lossy(&run.stderr));
+    // Nothing of the values' size reaches the log.
+    assert!(run.stderr.len() < 16 << 10, "{} bytes of stderr", run.stderr.len());
+    let rejects = output_rows(&config, &out, "SELECT \"row\", field, reason, record FROM run_rejects ORDER BY \"row\"");
+    assert_eq!(rejects.len(), 2, "{rejects:?}");
+    for r in &rejects {
+        let (reason, record) = (r["reason"].as_str().unwrap(), r["record"].as_str().unwrap());
+        assert!(reason.len() <= 512 && record.len() <= 4096, "reason {} bytes, record {} bytes", reason.len(), record.len());
+        // The excerpt says how long the original was; object, row and field say where it is.
+        assert!(record.ends_with(" bytes in all]"), "{}", &record[record.len() - 40..]);
+    }
+    assert_eq!((rejects[0]["row"].as_i64(), rejects[0]["field"].as_str()), (Some(1), Some("message.stageTimestamp")));
+    assert_eq!((rejects[1]["row"].as_i64(), rejects[1]["field"].as_str()), (Some(2), Some("message")));
+}
+
+#[test]
+fn regression_mass_rejects_are_counted_in_full_but_kept_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<(&str, String)> = (0..3000).map(|i| (AUDIT, format!("not json {i}"))).collect();
+    cwl_object(&dir.path().join("eks"), "bad.parquet", &rows);
+    let config = write_config(dir.path(), &[src("eks", "eks_cloudwatch", "eks")]);
+    let out = dir.path().join("out");
+    let run = run_binary(&config, &out, "json");
+    assert_eq!(run.status.code(), Some(3));
+    let summary: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(summary["rows_rejected"], 3000, "every reject is counted");
+    // The first 100 of the kind in the object are kept whole; one summary row stands for the rest
+    // and says where they are.
+    let rejects = output_rows(&config, &out, "SELECT \"row\", reason, record FROM run_rejects ORDER BY \"row\"");
+    assert_eq!(rejects.len(), 101);
+    let summary_row = rejects.iter().find(|r| r.get("record").is_none()).unwrap();
+    assert_eq!(summary_row["row"], 100);
+    assert!(summary_row["reason"].as_str().unwrap().starts_with("2900 more rejects of this kind in rows 100..=2999"), "{summary_row}");
+}
+
+#[test]
+fn regression_each_reject_kind_is_logged_once_with_its_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows: Vec<(&str, String)> = (0..300).map(|i| (AUDIT, format!("not json {i}"))).collect();
+    rows.extend((0..50).map(|i| (AUDIT, event(&format!("t-{i}"), &format!("day {i}")))));
+    cwl_object(&dir.path().join("eks"), "bad.parquet", &rows);
+    let config = write_config(dir.path(), &[src("eks", "eks_cloudwatch", "eks")]);
+    let run = run_binary(&config, &dir.path().join("out"), "json");
+    assert_eq!(run.status.code(), Some(3));
+    let warnings: Vec<Value> = String::from_utf8_lossy(&run.stderr).lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|l| l["level"] == "WARN" && l["fields"]["count"].is_number()).collect();
+    let counts: Vec<(i64, &str)> = warnings.iter().map(|w| (w["fields"]["count"].as_i64().unwrap(), w["fields"]["field"].as_str().unwrap())).collect();
+    assert_eq!(counts, vec![(300, "message"), (50, "message.stageTimestamp")], "{warnings:#?}");
+}
+
+#[test]
+fn regression_logs_to_a_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    cwl_object(&dir.path().join("eks"), "bad.parquet", &[(AUDIT, "not json".into())]);
+    let config = write_config(dir.path(), &[src("eks", "eks_cloudwatch", "eks")]);
+    let run = run_binary(&config, &dir.path().join("out"), "text");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("WARN"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "ANSI escapes in piped stderr: {stderr:?}");
+}
+
+#[test]
+fn regression_eks_log_group_with_every_control_plane_log_type_is_not_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = "71976ca11bea5d3083393f7d32dab75b";
+    let streams = ["authenticator", "kube-scheduler", "kube-controller-manager", "cloud-controller-manager", "kube-apiserver"].map(|s| format!("{s}-{id}"));
+    let mut rows: Vec<(&str, String)> = vec![(AUDIT, event("a-1", "2024-05-01T10:00:01Z")), (AUDIT, event("a-2", "2024-05-01T10:00:02Z"))];
+    for (i, s) in streams.iter().enumerate() {
+        rows.extend((0..=i).map(|_| (s.as_str(), "I1201 10:00:00.000000 1 log line of another component".to_owned())));
+    }
+    cwl_object(&dir.path().join("eks"), "group.parquet", &rows);
+    let config = write_config(dir.path(), &[src("eks", "eks_cloudwatch", "eks")]);
+    let out = dir.path().join("out");
+    let run = run_binary(&config, &out, "json");
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let summary: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!((summary["status"].as_str(), summary["rows_rejected"].as_i64(), summary["rows_skipped"].as_i64()), (Some("ok"), Some(0), Some(15)), "{summary}");
+    let expected = json!({"authenticator": 1, "kube-scheduler": 2, "kube-controller-manager": 3, "cloud-controller-manager": 4, "kube-apiserver": 5});
+    assert_eq!(serde_json::from_str::<Value>(summary["skipped"].as_str().unwrap()).unwrap(), expected);
+    let runs = output_rows(&config, &out, "SELECT status, rows_skipped, skipped FROM runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!((runs[0]["status"].as_str(), runs[0]["rows_skipped"].as_i64()), (Some("ok"), Some(15)));
+    assert_eq!(serde_json::from_str::<Value>(runs[0]["skipped"].as_str().unwrap()).unwrap(), expected);
+
+    // Malformed audit records beside them are still rejects (exit 3).
+    cwl_object(&dir.path().join("eks"), "bad.parquet", &[(AUDIT, "not json".into()), (streams[0].as_str(), "time=x msg=y".into())]);
+    let run = run_binary(&config, &out, "json");
+    assert_eq!(run.status.code(), Some(3));
+    let summary: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!((summary["rows_rejected"].as_i64(), summary["rows_skipped"].as_i64()), (Some(1), Some(1)), "{summary}");
+}
+
+#[tokio::test]
+async fn regression_aks_categories_other_than_kube_audit_are_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let resource = "/SUBSCRIPTIONS/S/RESOURCEGROUPS/G/PROVIDERS/MICROSOFT.CONTAINERSERVICE/MANAGEDCLUSTERS/C";
+    let log = |text: &str| json!({"log": text, "stream": "stdout"}).to_string();
+    let records = [
+        ("kube-audit", log(&event("k-1", "2024-05-01T10:00:01Z"))),
+        ("kube-audit-admin", log(&event("k-2", "2024-05-01T10:00:02Z"))),
+        ("guard", log("guard: authorized alice")),
+        ("kube-apiserver", log("I1201 apiserver line")),
+        ("kube-apiserver", log("I1201 another")),
+        ("cluster-autoscaler", log("scale up")),
+        ("kube-audit", log("not json")),
+    ];
+    let batch = string_batch(vec![
+        ("time", vec![Some("2024-05-01T10:00:00Z".into()); records.len()]),
+        ("resourceId", vec![Some(resource.into()); records.len()]),
+        ("category", records.iter().map(|(c, _)| Some(c.to_string())).collect()),
+        ("properties", records.iter().map(|(_, p)| Some(p.clone())).collect()),
+    ]);
+    write_parquet(&dir.path().join("aks/PT1H.parquet"), &batch);
+    let config = write_config(dir.path(), &[src("aks", "aks_diagnostics", "aks")]);
+    let lake = open(&config, TimeWindow::default()).await;
+    let rows = query_json(&lake, "SELECT audit_id FROM audit_events ORDER BY audit_id").await;
+    assert_eq!(rows, vec![json!({"audit_id": "k-1"}), json!({"audit_id": "k-2"})]);
+    let totals = lake.report().totals();
+    assert_eq!((totals.rows_skipped, totals.rows_rejected), (4, 1));
+    assert_eq!(lake.report().skipped(), [("cluster-autoscaler".to_owned(), 1), ("guard".to_owned(), 1), ("kube-apiserver".to_owned(), 2)].into());
 }

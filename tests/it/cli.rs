@@ -177,3 +177,72 @@ fn scheduler_usage_errors_exit_2_and_the_example_config_is_valid() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/prod.toml");
     auditlake::Config::from_file(&example).unwrap();
 }
+
+/// A landing with one EKS object and its config.
+fn eks_landing() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    write_parquet(&dir.path().join("eks/a.parquet"), &string_batch(vec![("logStream", vec![Some("kube-apiserver-audit-1".into())]), ("message", vec![Some("{}".into())])]));
+    let config = write_config(dir.path(), &[src("eks", "eks_cloudwatch", "eks")]);
+    (dir, config)
+}
+
+/// `auditlake run` over `config` into `out`.
+fn run_into(config: &std::path::Path, out: &std::path::Path) -> assert_cmd::assert::Assert {
+    auditlake().args(["run", "--config"]).arg(config).arg("--output-location").arg(out).assert()
+}
+
+#[test]
+fn regression_unwritable_output_location_exits_2_not_retryable() {
+    let (dir, config) = eks_landing();
+    // A file where the output directory should be, and a file where one of its parents should be.
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, "x").unwrap();
+    for out in [file.clone(), file.join("out")] {
+        run_into(&config, &out).code(2).stderr(predicate::str::contains("cannot be written").and(predicate::str::contains("not retryable")));
+    }
+}
+
+#[test]
+fn regression_empty_output_location_is_a_usage_error() {
+    auditlake().args(["run", "--output-location", ""]).assert().code(2).stderr(predicate::str::contains("--output-location is empty"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("auditlake.toml");
+    std::fs::write(&config, "[output]\nlocation = \"\"\n").unwrap();
+    auditlake().args(["run", "--config"]).arg(&config).assert().code(2).stderr(predicate::str::contains("output.location is empty"));
+}
+
+#[test]
+fn regression_output_location_inside_a_source_is_a_config_error_naming_both() {
+    let (dir, config) = eks_landing();
+    let source = dir.path().join("eks");
+    for (out, relation) in [(source.join("out"), "is inside"), (source.clone(), "is the same as"), (dir.path().to_path_buf(), "contains")] {
+        let named = predicate::str::contains(relation).and(predicate::str::contains("source 'eks'")).and(predicate::str::contains(out.to_str().unwrap()));
+        run_into(&config, &out).code(2).stderr(named);
+    }
+    // Nothing was written into the landing.
+    assert!(!source.join("out").exists() && !source.join("runs").exists());
+}
+
+#[tokio::test]
+async fn regression_runs_table_from_before_the_skipped_columns_still_takes_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    write_parquet(&dir.path().join("eks/a.parquet"), &string_batch(vec![("logStream", vec![Some("authenticator-0a1b2c3d".into())]), ("message", vec![Some("x".into())])]));
+    let config = write_config(dir.path(), &[src("eks", "eks_cloudwatch", "eks")]);
+    let out = dir.path().join("out");
+    // A `runs` table as an earlier version wrote it: without `rows_skipped` and `skipped`.
+    let current = auditlake::sinks::runs::schema();
+    let old = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(current.fields().iter().filter(|f| !f.name().contains("skipped")).cloned().collect::<Vec<_>>()));
+    assert_eq!(old.fields().len() + 2, current.fields().len());
+    let url = url::Url::from_directory_path(out.join("runs")).unwrap();
+    let runs = auditlake::sinks::DeltaOutput::new("runs", url, Default::default(), old.clone(), &["date"]);
+    let earlier = auditlake::sinks::RunRecord { run_id: "earlier".into(), date: "2026-11-01".into(), status: "ok".into(), mode: "continue".into(), hits: "{}".into(), version: "0.0.9".into(), ..Default::default() };
+    let table = runs.load().await.unwrap();
+    runs.append(table, auditlake::sinks::delta::records_to_batch(&old, &[earlier]).unwrap()).await.unwrap();
+
+    run_into(&config, &out).success();
+    let rows = query_rows(&["--config", config.to_str().unwrap(), "--output-location", out.to_str().unwrap(), "SELECT run_id, rows_skipped, skipped FROM runs ORDER BY started_at"]);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0], serde_json::json!({"run_id": "earlier"}));
+    assert_eq!((rows[1]["rows_skipped"].as_i64(), rows[1]["skipped"].as_str()), (Some(1), Some(r#"{"authenticator":1}"#)));
+    auditlake().args(["runs", "--format", "json", "--output-location"]).arg(&out).arg("--config").arg(&config).assert().success();
+}
