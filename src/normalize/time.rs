@@ -59,13 +59,18 @@ pub fn parse_timestamp_micros(s: &str) -> Option<i64> {
         None => 0,
         Some(b'Z') | Some(b'z') if i + 1 == b.len() => 0,
         Some(&sign @ (b'+' | b'-')) => {
-            let rest = &s.trim()[i + 1..];
+            // On bytes, not `&str` slices: a multi-byte character in the offset (`+€1`) must be a
+            // parse failure, and slicing a `&str` inside it panics.
+            let rest = i + 1..b.len();
             let (oh, om) = match rest.len() {
-                5 if rest.as_bytes()[2] == b':' => (rest[0..2].parse::<i64>().ok()?, rest[3..5].parse::<i64>().ok()?),
-                4 => (rest[0..2].parse::<i64>().ok()?, rest[2..4].parse::<i64>().ok()?),
-                2 => (rest.parse::<i64>().ok()?, 0),
+                5 if b[i + 3] == b':' => (num(i + 1..i + 3)?, num(i + 4..i + 6)?),
+                4 => (num(i + 1..i + 3)?, num(i + 3..i + 5)?),
+                2 => (num(rest)?, 0),
                 _ => return None,
             };
+            if oh > 23 || om > 59 {
+                return None;
+            }
             let o = oh * 3600 + om * 60;
             if sign == b'+' { o } else { -o }
         }
@@ -116,6 +121,19 @@ mod tests {
         for s in ["", "yesterday", "2024-13-01T00:00:00Z", "2024-11-15T25:00:00Z", "2024-11-15T21:00:00.Z", "2024-11-15T21:00:00Zjunk", "1700000000"] {
             assert_eq!(parse_timestamp_micros(s), None, "{s}");
         }
+    }
+
+    #[test]
+    fn regression_offset_with_multibyte_char_is_a_reject_not_a_panic() {
+        for s in ["2026-11-01T03:00:00+€1", "2026-11-01T03:00:00+0€", "2026-11-01T03:00:00-€", "2026-11-01T03:00:00+é:00", "2026-11-01T03:00:00+1€00"] {
+            assert_eq!(parse_timestamp_micros(s), None, "{s}");
+        }
+        // A sign inside the offset is not a digit.
+        assert_eq!(parse_timestamp_micros("2026-11-01T03:00:00++1:00"), None);
+        assert_eq!(parse_timestamp_micros("2026-11-01T03:00:00+24:00"), None);
+        // Which the decoders turn into a reject naming the field.
+        let event = r#"{"auditID":"x","stageTimestamp":"2026-11-01T03:00:00+€1"}"#;
+        assert_eq!(super::super::parse_audit_event(event).unwrap_err().field, "stageTimestamp");
     }
 
     #[test]
