@@ -12,7 +12,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::record::{AuditEvent, ObjectRef, ResponseStatus, Text, UserInfo};
-use super::time::parse_timestamp_micros;
+use super::time::parse_event_time;
 
 /// Why a record could not be decoded, naming the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,9 +234,7 @@ fn time(field: &str, v: Option<JStr<'_>>) -> Result<Option<i64>, FieldError> {
     match v {
         None => Ok(None),
         Some(s) if s.0.is_empty() => Ok(None),
-        Some(s) => parse_timestamp_micros(&s.0)
-            .map(Some)
-            .ok_or_else(|| FieldError::new(field, format!("timestamp '{}' does not parse", s.0))),
+        Some(s) => parse_event_time(field, &s.0).map(Some),
     }
 }
 

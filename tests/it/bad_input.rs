@@ -156,3 +156,34 @@ async fn a_time_bounded_query_opens_only_partitions_that_can_hold_it() {
     assert_eq!(query_json(&lake, "SELECT count(*) AS n FROM audit_events").await, vec![json!({"n": 48})]);
     assert_eq!(lake.report().totals().objects_opened, 48);
 }
+
+/// Rejects of one object as (row, field), in row order.
+async fn rejects_of(lake: &auditlake::AuditLake, object: &str) -> Vec<(i64, String)> {
+    let sql = format!("SELECT \"row\", field FROM rejects WHERE object LIKE '%{object}' ORDER BY \"row\"");
+    query_json(lake, &sql).await.iter().map(|r| (r["row"].as_i64().unwrap(), r["field"].as_str().unwrap().to_owned())).collect()
+}
+
+#[tokio::test]
+async fn regression_event_time_near_i64_max_is_a_reject_not_a_wrapped_window() {
+    use auditlake::sources::synthetic::{self, K8sAuditColumns, SecurityLakeRow, TimeColumn};
+    let dir = tempfile::tempdir().unwrap();
+    let ok_ms = t("2024-05-01T10:00:00Z") / 1000;
+    // Milliseconds near i64::MAX used to saturate to i64::MAX microseconds: an event "in" year
+    // 294247 that wrapped the correlation window. Epoch nanoseconds read as milliseconds overflow too.
+    let typed = K8sAuditColumns {
+        audit_id: ["ok", "max", "ns"].map(|s| Some(s.to_owned())).to_vec(),
+        stage_timestamp: TimeColumn::Int64(vec![Some(ok_ms), Some(i64::MAX), Some(ok_ms * 1_000_000)]),
+        request_received_timestamp: TimeColumn::Timestamp(datafusion::arrow::datatypes::TimeUnit::Second, vec![None, None, None]),
+        request_object: vec![None; 3],
+    };
+    write_parquet(&dir.path().join("typed/part-0.parquet"), &synthetic::k8s_audit(&typed).unwrap());
+    let ocsf = [Some(ok_ms), Some(i64::MAX), Some(i64::MIN)].map(|time| SecurityLakeRow { time, ..SecurityLakeRow::default() });
+    write_parquet(&dir.path().join("ocsf/part-0.parquet"), &synthetic::security_lake(&ocsf).unwrap());
+    let config = write_config(dir.path(), &[src("typed", "k8s_audit", "typed"), src("ocsf", "security_lake", "ocsf")]);
+    let lake = open(&config, TimeWindow::default()).await;
+
+    let rows = query_json(&lake, "SELECT source, arrow_cast(event_time, 'Int64') AS us FROM audit_events ORDER BY source").await;
+    assert_eq!(rows, vec![json!({"source": "k8s_audit", "us": ok_ms * 1000}), json!({"source": "security_lake", "us": ok_ms * 1000})]);
+    assert_eq!(rejects_of(&lake, "typed/part-0.parquet").await, [(1, "stageTimestamp".to_owned()), (2, "stageTimestamp".to_owned())]);
+    assert_eq!(rejects_of(&lake, "ocsf/part-0.parquet").await, [(1, "time".to_owned()), (2, "time".to_owned())]);
+}
