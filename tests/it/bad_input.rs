@@ -187,3 +187,33 @@ async fn regression_event_time_near_i64_max_is_a_reject_not_a_wrapped_window() {
     assert_eq!(rejects_of(&lake, "typed/part-0.parquet").await, [(1, "stageTimestamp".to_owned()), (2, "stageTimestamp".to_owned())]);
     assert_eq!(rejects_of(&lake, "ocsf/part-0.parquet").await, [(1, "time".to_owned()), (2, "time".to_owned())]);
 }
+
+#[tokio::test]
+async fn regression_deep_keys_and_bodies_are_rejects_or_kept_never_a_crash() {
+    use auditlake::sources::synthetic::{self, AksRow, SecurityLakeRow};
+    let dir = tempfile::tempdir().unwrap();
+    let deep_body = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let with_body = |id: &str, body: &str| event(id, "2024-05-01T10:00:01Z").replacen('{', &format!("{{\"requestObject\":{body},"), 1);
+    cwl_object(&dir.path().join("eks"), "part-0.parquet", &[(AUDIT, with_body("deep", &deep_body)), (AUDIT, with_body("flat", "{}"))]);
+    let aks = [("deep", deep_body.as_str()), ("flat", "{}")].map(|(id, body)| AksRow { category: Some("kube-audit".into()), log: Some(with_body(id, body)), ..AksRow::default() });
+    write_parquet(&dir.path().join("aks/part-0.parquet"), &synthetic::aks_diagnostics(&aks).unwrap());
+    // A flattened key of 10,000 segments overflowed the stack rebuilding the body (exit 134).
+    let key = format!("requestObject.{}z", "a.".repeat(10_000));
+    let ocsf = [SecurityLakeRow { time: Some(t("2024-05-01T10:00:01Z") / 1000), unmapped: Some(vec![(key, "v".into())]), ..SecurityLakeRow::default() }];
+    write_parquet(&dir.path().join("ocsf/part-0.parquet"), &synthetic::security_lake(&ocsf).unwrap());
+    let config = write_config(dir.path(), &[src("eks", "eks_cloudwatch", "eks"), src("aks", "aks_diagnostics", "aks"), src("ocsf", "security_lake", "ocsf")]);
+    let lake = open(&config, TimeWindow::default()).await;
+
+    assert_eq!(rejects_of(&lake, "eks/part-0.parquet").await, [(0, "message.requestObject".to_owned())]);
+    assert_eq!(rejects_of(&lake, "aks/part-0.parquet").await, [(0, "properties.log.requestObject".to_owned())]);
+    let rows = query_json(&lake, "SELECT source, audit_id, json_length(request_object) AS keys FROM audit_events ORDER BY source").await;
+    assert_eq!(
+        rows,
+        vec![
+            json!({"source": "aks_diagnostics", "audit_id": "flat", "keys": 0}),
+            json!({"source": "eks_cloudwatch", "audit_id": "flat", "keys": 0}),
+            // The Security Lake row is kept, its body shallow enough to read.
+            json!({"source": "security_lake", "keys": 1}),
+        ]
+    );
+}
