@@ -6,9 +6,9 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, MapBuilder, StringArray, StringBuilder, StructArray, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, MapBuilder, StringArray, StringBuilder, StructArray, UInt64Array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, TimeUnit, TimestampMicrosecondType};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{BatchContext, BatchOutput, Reject, SourceFormat};
@@ -16,6 +16,8 @@ use crate::Result;
 use crate::normalize::builder;
 use crate::normalize::record::Text;
 use crate::normalize::AuditEventBuilder;
+use crate::normalize::schema::{EVENT_TIME, REQUEST_RECEIVED_TIME};
+use crate::normalize::time::supported_event_time;
 
 /// The object every synthetic batch claims to come from.
 pub const OBJECT: &str = "file:///synthetic/part-0.parquet";
@@ -141,4 +143,29 @@ pub fn normalize(format: SourceFormat, batch: &RecordBatch) -> Result<(Vec<Recor
     let (mut rows, mut rejects) = (AuditEventBuilder::new(format.as_str(), "synthetic"), Vec::new());
     format.adapter().normalize(batch, &ctx, &mut BatchOutput { rows: &mut rows, rejects: &mut rejects })?;
     Ok((rows.finish_batches()?, rejects))
+}
+
+/// Normalizes `batch` and checks what every adapter promises: the batch does not fail, every row
+/// comes out as an event or as a reject naming its row and field, and every time in the output is
+/// a supported event time. Returns the number of events, or the promise broken.
+pub fn check_normalize(format: SourceFormat, batch: &RecordBatch) -> std::result::Result<usize, String> {
+    let n = batch.num_rows();
+    let (events, rejects) = normalize(format, batch).map_err(|e| format!("the batch failed: {e}"))?;
+    let emitted: usize = events.iter().map(RecordBatch::num_rows).sum();
+    if emitted + rejects.len() != n {
+        return Err(format!("{n} rows in, {emitted} events and {} rejects out: {rejects:?}", rejects.len()));
+    }
+    if let Some(r) = rejects.iter().find(|r| r.field.is_none() || !r.row.is_some_and(|row| (0..n as i64).contains(&row))) {
+        return Err(format!("a reject without its field or row: {r:?}"));
+    }
+    for b in &events {
+        for column in [EVENT_TIME, REQUEST_RECEIVED_TIME] {
+            let times = b.column_by_name(column).ok_or_else(|| format!("no {column} column"))?;
+            let times = times.as_primitive_opt::<TimestampMicrosecondType>().ok_or_else(|| format!("{column} is not microseconds"))?;
+            if let Some(t) = times.iter().flatten().find(|t| supported_event_time(*t).is_none()) {
+                return Err(format!("{column} {t} is outside the supported range"));
+            }
+        }
+    }
+    Ok(emitted)
 }
