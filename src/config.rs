@@ -464,9 +464,17 @@ fn location_key(location: &str) -> Option<(String, Vec<String>)> {
     Some(("file".into(), resolved.components().filter_map(|c| c.as_os_str().to_str().map(str::to_owned)).filter(|c| c != "/").collect()))
 }
 
-/// Parses `90s`, `15m`, `6h`, `7d` (or a sum like `1h30m`) into microseconds.
+/// The longest duration accepted anywhere (lateness, lookbacks, rule buckets and spans): 100 years
+/// of 365.25 days, in microseconds. Together with the bounded event times (see
+/// [`crate::normalize::time::supported_event_time`]) it keeps every time plus or minus a duration
+/// far inside `i64`.
+pub const MAX_DURATION_MICROS: i64 = 36_525 * 86_400 * 1_000_000;
+
+/// Parses `90s`, `15m`, `6h`, `7d` (or a sum like `1h30m`) into microseconds, at most
+/// [`MAX_DURATION_MICROS`].
 pub fn parse_duration_micros(s: &str) -> Result<i64> {
     let bad = || Error::Config(format!("invalid duration '{s}' (use e.g. 90s, 15m, 6h, 7d)"));
+    let too_long = || Error::Config(format!("duration '{s}' is longer than the maximum of 100 years (36525d)"));
     let mut total = 0i64;
     let mut num = String::new();
     let mut any = false;
@@ -475,16 +483,22 @@ pub fn parse_duration_micros(s: &str) -> Result<i64> {
             num.push(c);
             continue;
         }
-        let n: i64 = num.parse().map_err(|_| bad())?;
+        // Only digits were collected, so a failure here is an empty number or one past `i64`.
+        let n: i64 = match num.parse() {
+            Ok(n) => n,
+            Err(_) if num.is_empty() => return Err(bad()),
+            Err(_) => return Err(too_long()),
+        };
         num.clear();
         let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
+            's' => 1_000_000,
+            'm' => 60_000_000,
+            'h' => 3_600_000_000,
+            'd' => 86_400_000_000,
             _ => return Err(bad()),
         };
-        total += n * unit * 1_000_000;
+        // Checked: an overflow here used to wrap into a negative lateness in release builds.
+        total = n.checked_mul(unit).and_then(|us| total.checked_add(us)).filter(|t| *t <= MAX_DURATION_MICROS).ok_or_else(too_long)?;
         any = true;
     }
     if s.trim() == "0" {
@@ -506,6 +520,19 @@ mod tests {
         assert_eq!(parse_duration_micros("7d").unwrap(), 604_800_000_000);
         assert!(parse_duration_micros("10").is_err());
         assert!(parse_duration_micros("1w").is_err());
+    }
+
+    #[test]
+    fn regression_huge_duration_is_an_error_not_a_negative_lateness() {
+        assert_eq!(parse_duration_micros("36525d").unwrap(), MAX_DURATION_MICROS);
+        assert_eq!(parse_duration_micros("36524d24h").unwrap(), MAX_DURATION_MICROS);
+        for s in ["213503982d", "36525d1s", "36526d", "9223372036854775807s", "99999999999999999999d", "36525d36525d"] {
+            let err = parse_duration_micros(s).unwrap_err().to_string();
+            assert!(err.contains("maximum of 100 years"), "{s}: {err}");
+        }
+        let lateness = "[scan]\nlateness = \"213503982d\"\n";
+        let err = Config::from_toml(lateness, Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("213503982d") && err.contains("100 years"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub mod run;
 pub mod sinks;
 pub mod sources;
 
+#[cfg(test)]
+mod proptests;
+
 pub use config::Config;
 pub use engine::{AuditLake, TimeWindow};
 pub use error::{Error, Result};

@@ -12,12 +12,12 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Int64Type, Schema, TimeUnit, UInt64Type};
 use datafusion::arrow::json::writer::LineDelimitedWriter;
 
 use super::json_event::FieldError;
 use super::record::Text;
-use super::time::parse_timestamp_micros;
+use super::time::{EVENT_TIME_RANGE, parse_event_time, supported_event_time};
 use crate::Result;
 
 /// The children of a record batch or of a struct column, found by case-insensitive path.
@@ -174,18 +174,59 @@ impl IntReader {
     }
 }
 
-/// How a bare integer time column counts.
-#[derive(Clone, Copy, Debug)]
+/// What one count of an epoch time column is: how a bare integer column counts (the caller says),
+/// or the unit of an Arrow date or timestamp column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EpochUnit {
+    Days,
+    Seconds,
     Millis,
     Micros,
+    Nanos,
 }
 
-/// A time column: Arrow timestamps of any unit, epoch integers, or text in any format
-/// [`parse_timestamp_micros`] accepts.
+impl EpochUnit {
+    fn of(unit: TimeUnit) -> Self {
+        match unit {
+            TimeUnit::Second => EpochUnit::Seconds,
+            TimeUnit::Millisecond => EpochUnit::Millis,
+            TimeUnit::Microsecond => EpochUnit::Micros,
+            TimeUnit::Nanosecond => EpochUnit::Nanos,
+        }
+    }
+
+    /// `count` of this unit in microseconds, `None` when that overflows `i64`.
+    fn to_micros(self, count: i64) -> Option<i64> {
+        match self {
+            EpochUnit::Days => count.checked_mul(86_400_000_000),
+            EpochUnit::Seconds => count.checked_mul(1_000_000),
+            EpochUnit::Millis => count.checked_mul(1000),
+            EpochUnit::Micros => Some(count),
+            // Truncating, as Arrow's timestamp cast does.
+            EpochUnit::Nanos => Some(count / 1000),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            EpochUnit::Days => "days",
+            EpochUnit::Seconds => "seconds",
+            EpochUnit::Millis => "milliseconds",
+            EpochUnit::Micros => "microseconds",
+            EpochUnit::Nanos => "nanoseconds",
+        }
+    }
+}
+
+/// A time column: Arrow timestamps of any unit, dates, epoch integers, or text in any format
+/// [`parse_timestamp_micros`](super::time::parse_timestamp_micros) accepts. Every time it returns is a
+/// [supported event time](supported_event_time); any other is an error naming the field.
 pub enum TimeReader {
     Missing,
-    Micros(Int64Array),
+    /// Counts in their landed unit, converted row by row: an Arrow cast of the whole column would
+    /// turn a count that overflows microseconds into a null (an event without a time, or one filed
+    /// under its wrapper's time) and a multiplication would wrap it.
+    Epoch(Int64Array, EpochUnit, String),
     Text(StrReader, String),
 }
 
@@ -193,37 +234,37 @@ impl TimeReader {
     /// `field` names the column in errors; `int_unit` says how bare integers count.
     pub fn new(a: Option<ArrayRef>, field: &str, int_unit: EpochUnit) -> Result<Self> {
         let Some(a) = a else { return Ok(TimeReader::Missing) };
-        let micros = |a: &ArrayRef| -> Result<Int64Array> {
-            let t = cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
-            Ok(cast(&t, &DataType::Int64)?.as_primitive().clone())
-        };
+        let counts = |a: &ArrayRef| -> Result<Int64Array> { Ok(cast(a, &DataType::Int64)?.as_primitive().clone()) };
+        let epoch = |counts: Int64Array, unit: EpochUnit| TimeReader::Epoch(counts, unit, field.to_owned());
         Ok(match a.data_type() {
             DataType::Null => TimeReader::Missing,
-            DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 => {
-                TimeReader::Micros(micros(&a)?)
-            }
-            DataType::Int64 | DataType::Int32 | DataType::UInt64 | DataType::UInt32 => {
-                let ints: Int64Array = cast(&a, &DataType::Int64)?.as_primitive().clone();
-                let scale = match int_unit {
-                    EpochUnit::Millis => 1000,
-                    EpochUnit::Micros => 1,
-                };
-                TimeReader::Micros(ints.unary(|v| v.saturating_mul(scale)))
-            }
+            DataType::Timestamp(unit, _) => epoch(counts(&a)?, EpochUnit::of(*unit)),
+            DataType::Date32 => epoch(a.as_primitive::<Date32Type>().unary::<_, Int64Type>(i64::from), EpochUnit::Days),
+            DataType::Date64 => epoch(counts(&a)?, EpochUnit::Millis),
+            // A cast would null the counts past `i64::MAX`; saturated, they stay out of range.
+            DataType::UInt64 => epoch(a.as_primitive::<UInt64Type>().unary::<_, Int64Type>(|v| i64::try_from(v).unwrap_or(i64::MAX)), int_unit),
+            DataType::Int64 | DataType::Int32 | DataType::UInt32 => epoch(counts(&a)?, int_unit),
             _ => TimeReader::Text(StrReader::new(Some(a))?, field.to_owned()),
         })
     }
 
-    /// The time in microseconds, `Ok(None)` when absent, an error naming the field when it does not parse.
+    /// The time in microseconds, `Ok(None)` when absent, an error naming the field when it does not
+    /// parse or lies outside the supported range.
     pub fn get(&self, row: usize) -> Result<Option<i64>, FieldError> {
         match self {
             TimeReader::Missing => Ok(None),
-            TimeReader::Micros(a) => Ok(a.is_valid(row).then(|| a.value(row))),
+            TimeReader::Epoch(counts, unit, field) => {
+                if counts.is_null(row) {
+                    return Ok(None);
+                }
+                let count = counts.value(row);
+                unit.to_micros(count).and_then(supported_event_time).map(Some).ok_or_else(|| {
+                    FieldError::new(field.clone(), format!("{count} {} since the epoch is outside the supported range {EVENT_TIME_RANGE}", unit.name()))
+                })
+            }
             TimeReader::Text(s, field) => match s.get(row) {
                 None | Some("") => Ok(None),
-                Some(t) => parse_timestamp_micros(t).map(Some).ok_or_else(|| {
-                    FieldError::new(field.clone(), format!("timestamp '{t}' does not parse"))
-                }),
+                Some(t) => parse_event_time(field, t).map(Some),
             },
         }
     }
@@ -646,6 +687,38 @@ mod tests {
         let r = JsonReader::new(Some(s)).unwrap();
         assert_eq!(r.get(0).as_deref(), Some(r#"{"kind":"x"}"#));
         assert_eq!(r.get(1).as_deref(), Some("{}"));
+    }
+
+    #[test]
+    fn regression_epoch_time_near_i64_max_is_a_reject_naming_the_field() {
+        use datafusion::arrow::array::{Date32Array, TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray, UInt64Array};
+        let out_of_range: Vec<(ArrayRef, EpochUnit)> = vec![
+            // Milliseconds that overflow microseconds (they used to saturate to i64::MAX) and
+            // ones that fit `i64` but not the range.
+            (Arc::new(Int64Array::from(vec![i64::MAX, i64::MIN, i64::MAX / 1000, 253_402_300_800_000])), EpochUnit::Millis),
+            (Arc::new(TimestampSecondArray::from(vec![i64::MAX, -62_135_596_801])), EpochUnit::Millis),
+            (Arc::new(TimestampMillisecondArray::from(vec![i64::MAX, i64::MIN])), EpochUnit::Micros),
+            // Past i64::MAX: a cast to Int64 made these nulls, read as "no time".
+            (Arc::new(UInt64Array::from(vec![u64::MAX, 1 << 63])), EpochUnit::Micros),
+            (Arc::new(Date32Array::from(vec![i32::MAX, i32::MIN])), EpochUnit::Millis),
+        ];
+        for (a, unit) in out_of_range {
+            let what = format!("{}", a.data_type());
+            let rows = a.len();
+            let t = TimeReader::new(Some(a), "time", unit).unwrap();
+            for row in 0..rows {
+                let err = t.get(row).unwrap_err();
+                assert_eq!(err.field, "time", "{what} row {row}");
+                assert!(err.reason.contains("outside the supported range"), "{what}: {}", err.reason);
+            }
+        }
+        let ns: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![Some(1_704_067_200_000_000_999), None]));
+        let t = TimeReader::new(Some(ns), "time", EpochUnit::Millis).unwrap();
+        assert_eq!((t.get(0).unwrap(), t.get(1).unwrap()), (Some(1_704_067_200_000_000), None));
+        let days: ArrayRef = Arc::new(Date32Array::from(vec![19_723]));
+        assert_eq!(TimeReader::new(Some(days), "time", EpochUnit::Millis).unwrap().get(0).unwrap(), Some(1_704_067_200_000_000));
+        let secs: ArrayRef = Arc::new(TimestampSecondArray::from(vec![253_402_300_799]));
+        assert_eq!(TimeReader::new(Some(secs), "time", EpochUnit::Millis).unwrap().get(0).unwrap(), Some(253_402_300_799_000_000));
     }
 
     #[test]

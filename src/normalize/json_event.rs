@@ -12,7 +12,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::record::{AuditEvent, ObjectRef, ResponseStatus, Text, UserInfo};
-use super::time::parse_timestamp_micros;
+use super::time::parse_event_time;
 
 /// Why a record could not be decoded, naming the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,20 +223,66 @@ fn user(u: RawUser<'_>) -> UserInfo<'_> {
     }
 }
 
+/// The deepest a request or response body may nest (objects and arrays): serde_json's own default
+/// limit, so that every body in `audit_events` parses with serde_json's defaults (and with the
+/// JSON functions rules call, whose parser stops at 200).
+pub const MAX_BODY_DEPTH: usize = 128;
+
+/// True when JSON text `json` nests objects and arrays more than `limit` deep.
+pub fn nests_deeper_than(json: &str, limit: usize) -> bool {
+    let b = json.as_bytes();
+    // The usual case, decided in one cheap pass: too few brackets to nest that deep.
+    if b.iter().filter(|&&c| c == b'{' || c == b'[').count() <= limit {
+        return false;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &c in b {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A body column's value, or an error naming `field` when it nests deeper than
+/// [`MAX_BODY_DEPTH`]. serde_json skips a body it keeps raw without a depth limit, so without this
+/// check any depth would pass into `audit_events`.
+pub fn checked_body<'a>(field: &str, body: Option<Text<'a>>) -> Result<Option<Text<'a>>, FieldError> {
+    match body {
+        Some(b) if nests_deeper_than(&b, MAX_BODY_DEPTH) => {
+            Err(FieldError::new(field, format!("nests deeper than {MAX_BODY_DEPTH} levels")))
+        }
+        other => Ok(other),
+    }
+}
+
 /// Raw JSON of a body, `None` for an explicit `null`.
-fn body(v: Option<&RawValue>) -> Option<Text<'_>> {
-    v.map(RawValue::get)
-        .filter(|s| *s != "null")
-        .map(Cow::Borrowed)
+fn body<'a>(field: &str, v: Option<&'a RawValue>) -> Result<Option<Text<'a>>, FieldError> {
+    checked_body(field, v.map(RawValue::get).filter(|s| *s != "null").map(Cow::Borrowed))
 }
 
 fn time(field: &str, v: Option<JStr<'_>>) -> Result<Option<i64>, FieldError> {
     match v {
         None => Ok(None),
         Some(s) if s.0.is_empty() => Ok(None),
-        Some(s) => parse_timestamp_micros(&s.0)
-            .map(Some)
-            .ok_or_else(|| FieldError::new(field, format!("timestamp '{}' does not parse", s.0))),
+        Some(s) => parse_event_time(field, &s.0).map(Some),
     }
 }
 
@@ -288,8 +334,8 @@ pub fn parse_audit_event(json: &str) -> Result<AuditEvent<'_>, FieldError> {
                 .filter_map(|(k, v)| v.0.map(|v| (k, v)))
                 .collect()
         }),
-        request_object: body(raw.request_object),
-        response_object: body(raw.response_object),
+        request_object: body("requestObject", raw.request_object)?,
+        response_object: body("responseObject", raw.response_object)?,
         stage_time,
         request_received_time,
         legacy_time,
@@ -352,5 +398,26 @@ mod tests {
         let not_json = "I1115 21:00:00.000 klog line from kube-apiserver";
         assert_eq!(parse_audit_event(not_json).unwrap_err().field, ".");
         assert_eq!(parse_audit_event("{\"verb\":").unwrap_err().field, ".");
+    }
+
+    #[test]
+    fn regression_deeply_nested_request_object_is_a_reject_not_a_crash() {
+        let deep = |d: usize| format!("{}1{}", "{\"a\":[".repeat(d / 2), "]}".repeat(d / 2));
+        let event = |body: &str| format!(r#"{{"auditID":"x","stageTimestamp":"2024-05-01T10:00:00Z","requestObject":{body},"responseObject":{body}}}"#);
+        for depth in [MAX_BODY_DEPTH + 2, 100_000] {
+            let err = parse_audit_event(&event(&deep(depth))).unwrap_err();
+            assert_eq!(err.field, "requestObject");
+            assert!(err.reason.contains("deeper than 128"), "{}", err.reason);
+        }
+        let (body, text) = (deep(MAX_BODY_DEPTH), event(&deep(MAX_BODY_DEPTH)));
+        assert_eq!(parse_audit_event(&text).unwrap().request_object.as_deref(), Some(body.as_str()));
+        // Brackets inside strings are not nesting.
+        let brackets = format!(r#"{{"s":"{}"}}"#, "[{".repeat(200));
+        assert_eq!(parse_audit_event(&event(&brackets)).unwrap().request_object.as_deref(), Some(brackets.as_str()));
+        // Unknown fields and whole documents of any depth are skipped or refused, never recursed into.
+        let unknown = format!(r#"{{"auditID":"x","x":{}}}"#, deep(100_000));
+        assert_eq!(parse_audit_event(&unknown).unwrap().audit_id.as_deref(), Some("x"));
+        assert_eq!(parse_audit_event(&"[".repeat(100_000)).unwrap_err().field, ".");
+        assert_eq!(parse_audit_event(&format!("{{\"user\":{}", "{\"a\":".repeat(100_000))).unwrap_err().field, ".");
     }
 }

@@ -7,7 +7,7 @@ use datafusion::arrow::array::{BooleanArray, Int32Array};
 
 use super::builder::EventArrays;
 use super::columns::{ColumnTree, EpochUnit, JsonReader, PairsReader, StrListReader, StrReader, TimeReader, whole};
-use super::json_event::FieldError;
+use super::json_event::{FieldError, checked_body};
 use super::record::{AuditEvent, ObjectRef, ResponseStatus, UserInfo};
 use crate::Result;
 
@@ -132,8 +132,8 @@ impl TypedEventColumns {
         })
     }
 
-    /// The row's fields that can fail to decode (its response code and times), in the order
-    /// errors are reported.
+    /// The row's fields that can fail to decode (its response code and times; bodies too deep
+    /// are checked but passed on as they are), in the order errors are reported.
     fn checked(&self, row: usize) -> Result<CheckedFields, FieldError> {
         let code = match self.code.get(row) {
             Some(c) => Some(i32::try_from(c).map_err(|_| {
@@ -141,12 +141,15 @@ impl TypedEventColumns {
             })?),
             None => None,
         };
-        Ok(CheckedFields {
+        let checked = CheckedFields {
             code,
             stage_time: self.stage_time.get(row)?,
             received_time: self.received_time.get(row)?,
             legacy_time: self.legacy_time.get(row)?,
-        })
+        };
+        checked_body("requestObject", self.request_object.get(row))?;
+        checked_body("responseObject", self.response_object.get(row))?;
+        Ok(checked)
     }
 
     /// Decodes the first `n` rows column by column, rejecting the rows that do not decode (or

@@ -21,6 +21,7 @@ pub mod k8s_audit;
 pub mod layout;
 pub mod listing;
 pub mod security_lake;
+pub mod synthetic;
 
 pub use aks_diagnostics::AksDiagnosticsSource;
 pub use eks_cloudwatch::EksCloudWatchSource;

@@ -12,6 +12,7 @@ use crate::Result;
 use crate::normalize::columns::{ColumnTree, EpochUnit, IntReader, JsonReader, PairsReader, StrListReader, StrReader, TimeReader};
 use crate::normalize::record::{AuditEvent, ObjectRef, ResponseStatus, Text, UserInfo};
 use crate::normalize::FieldError;
+use crate::normalize::json_event::{MAX_BODY_DEPTH, checked_body};
 
 const TOP_LEVEL: &[&str] = &[
     "metadata", "api", "message", "http_request", "actor", "cloud", "src_endpoint", "resources",
@@ -25,6 +26,11 @@ const CLUSTER_KEY: &str = "eks_cluster_name";
 /// information: array values are comma-joined, so element `i` of a one-level array gets the
 /// `i`-th value, and deeper arrays collect all values in their first element. Scalars that read
 /// as booleans or integers become those.
+///
+/// At most [`MAX_BODY_DEPTH`] levels deep: a key with more segments keeps those past the limit
+/// as one dotted key at the deepest level. The row and the value are kept, not rejected: dropping
+/// the row over one key would let a crafted object hide its event, and the key also stays whole in
+/// `flattened_extra`.
 pub fn unflatten_body(unmapped: &[(Text<'_>, Text<'_>)], prefix: &str) -> Option<String> {
     use serde_json::{Map, Value};
     fn scalar(s: &str) -> Value {
@@ -34,39 +40,49 @@ pub fn unflatten_body(unmapped: &[(Text<'_>, Text<'_>)], prefix: &str) -> Option
             _ => s.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(s.to_owned())),
         }
     }
-    fn place(node: &mut Value, segs: &[&str], values: &[&str], arrays_seen: usize) {
-        let Some((seg, rest)) = segs.split_first() else { return };
-        if !node.is_object() {
-            *node = Value::Object(Map::new());
-        }
-        let map = node.as_object_mut().expect("made an object above");
-        match seg.strip_suffix("[]") {
-            None if rest.is_empty() => {
-                map.insert((*seg).to_owned(), scalar(values.first().copied().unwrap_or("")));
+    /// Walks down `segs` from `node`, creating what is missing, and places `values` at the end.
+    /// A loop, not recursion: keys arrive from the landing with any number of segments.
+    fn place(mut node: &mut Value, mut segs: &[&str], values: &[&str], mut arrays_seen: usize) {
+        while let Some((seg, rest)) = segs.split_first() {
+            if !node.is_object() {
+                *node = Value::Object(Map::new());
             }
-            None => place(map.entry((*seg).to_owned()).or_insert(Value::Null), rest, values, arrays_seen),
-            Some(name) => {
-                let arr = map.entry(name.to_owned()).or_insert_with(|| Value::Array(Vec::new()));
-                if !arr.is_array() {
-                    *arr = Value::Array(Vec::new());
+            let map = node.as_object_mut().expect("made an object above");
+            match seg.strip_suffix("[]") {
+                None if rest.is_empty() => {
+                    map.insert((*seg).to_owned(), scalar(values.first().copied().unwrap_or("")));
+                    return;
                 }
-                let items = arr.as_array_mut().expect("made an array above");
-                if rest.is_empty() {
-                    items.extend(values.iter().map(|v| scalar(v)));
-                } else if arrays_seen == 0 && !rest.iter().any(|r| r.ends_with("[]")) {
-                    for (i, v) in values.iter().enumerate() {
-                        while items.len() <= i {
-                            items.push(Value::Object(Map::new()));
-                        }
-                        place(&mut items[i], rest, &[v], arrays_seen + 1);
+                None => node = map.entry((*seg).to_owned()).or_insert(Value::Null),
+                Some(name) => {
+                    let arr = map.entry(name.to_owned()).or_insert_with(|| Value::Array(Vec::new()));
+                    if !arr.is_array() {
+                        *arr = Value::Array(Vec::new());
                     }
-                } else {
+                    let items = arr.as_array_mut().expect("made an array above");
+                    if rest.is_empty() {
+                        items.extend(values.iter().map(|v| scalar(v)));
+                        return;
+                    }
+                    if arrays_seen == 0 && !rest.iter().any(|r| r.ends_with("[]")) {
+                        for (i, v) in values.iter().enumerate() {
+                            while items.len() <= i {
+                                items.push(Value::Object(Map::new()));
+                            }
+                            // `rest` has no array segment, so this call walks straight down and
+                            // never gets here again: the recursion is one level deep.
+                            place(&mut items[i], rest, &[v], arrays_seen + 1);
+                        }
+                        return;
+                    }
                     if items.is_empty() {
                         items.push(Value::Object(Map::new()));
                     }
-                    place(&mut items[0], rest, values, arrays_seen + 1);
+                    node = &mut items[0];
+                    arrays_seen += 1;
                 }
             }
+            segs = rest;
         }
     }
     let lead = format!("{prefix}.");
@@ -74,7 +90,23 @@ pub fn unflatten_body(unmapped: &[(Text<'_>, Text<'_>)], prefix: &str) -> Option
     let mut any = false;
     for (k, v) in unmapped {
         let Some(path) = k.strip_prefix(lead.as_str()) else { continue };
-        let segs: Vec<&str> = path.split('.').collect();
+        let mut segs: Vec<&str> = path.split('.').collect();
+        // Levels each segment but the last adds below the root: an object, or an array and the
+        // object in it. Two levels stay for the root and the last key (at most an array).
+        let mut levels = 0;
+        let fit = segs[..segs.len() - 1]
+            .iter()
+            .take_while(|s| {
+                levels += if s.ends_with("[]") { 2 } else { 1 };
+                levels <= MAX_BODY_DEPTH - 2
+            })
+            .count();
+        let deepest: String;
+        if fit < segs.len() - 1 {
+            deepest = segs[fit..].join(".");
+            segs.truncate(fit);
+            segs.push(&deepest);
+        }
         let values: Vec<&str> = if path.contains("[]") { v.split(',').collect() } else { vec![v.as_ref()] };
         place(&mut root, &segs, &values, 0);
         any = true;
@@ -239,8 +271,8 @@ impl Columns {
                 message: self.resp_message.text(row),
             },
             annotations: (!annotations.is_empty()).then_some(annotations),
-            request_object: self.request_data.get(row).or_else(|| unmapped.as_deref().and_then(|u| unflatten_body(u, "requestObject")).map(Cow::Owned)),
-            response_object: self.response_data.get(row).or_else(|| unmapped.as_deref().and_then(|u| unflatten_body(u, "responseObject")).map(Cow::Owned)),
+            request_object: checked_body("api.request.data", self.request_data.get(row))?.or_else(|| unmapped.as_deref().and_then(|u| unflatten_body(u, "requestObject")).map(Cow::Owned)),
+            response_object: checked_body("api.response.data", self.response_data.get(row))?.or_else(|| unmapped.as_deref().and_then(|u| unflatten_body(u, "responseObject")).map(Cow::Owned)),
             stage_time: self.time.get(row)?.or(self.time_dt.get(row)?),
             request_received_time: self.start_time.get(row)?,
             legacy_time: None,
@@ -310,6 +342,43 @@ mod tests {
         assert_eq!(body["spec"]["volumes"][0]["hostPath"]["path"], "/");
         assert_eq!(body["rules"][0]["verbs"], serde_json::json!(["get", "list"]));
         assert_eq!(unflatten_body(&u, "responseObject"), None);
+    }
+
+    /// Depth of the deepest object or array in `v` (walked with a stack: `v` may be deep).
+    fn depth(v: &serde_json::Value) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(v, 0)];
+        while let Some((v, d)) = stack.pop() {
+            deepest = deepest.max(d);
+            match v {
+                serde_json::Value::Object(m) => stack.extend(m.values().map(|c| (c, d + 1))),
+                serde_json::Value::Array(a) => stack.extend(a.iter().map(|c| (c, d + 1))),
+                _ => {}
+            }
+        }
+        deepest
+    }
+
+    #[test]
+    fn regression_unmapped_key_with_10k_segments_does_not_overflow_the_stack() {
+        let deep = format!("requestObject.{}leaf", "a.".repeat(10_000));
+        let deep_arrays = format!("requestObject.{}leaf", "b[].".repeat(10_000));
+        let u: Vec<(Text<'_>, Text<'_>)> = vec![
+            (deep.into(), "x".into()),
+            (deep_arrays.into(), "1,2".into()),
+            ("requestObject.kind".into(), "Pod".into()),
+        ];
+        let text = unflatten_body(&u, "requestObject").unwrap();
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["kind"], "Pod");
+        assert!(depth(&body) <= MAX_BODY_DEPTH, "{}", depth(&body));
+        // The segments past the limit are one key at the deepest level, holding the value.
+        let mut node = &body;
+        for _ in 0..MAX_BODY_DEPTH - 2 {
+            node = &node["a"];
+        }
+        let rest = format!("{}leaf", "a.".repeat(10_000 - (MAX_BODY_DEPTH - 2)));
+        assert_eq!(node[rest.as_str()], "x");
     }
 
     #[test]

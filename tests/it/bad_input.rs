@@ -304,3 +304,64 @@ async fn regression_aks_categories_other_than_kube_audit_are_skipped_and_counted
     assert_eq!((totals.rows_skipped, totals.rows_rejected), (4, 1));
     assert_eq!(lake.report().skipped(), [("cluster-autoscaler".to_owned(), 1), ("guard".to_owned(), 1), ("kube-apiserver".to_owned(), 2)].into());
 }
+
+/// Rejects of one object as (row, field), in row order.
+async fn rejects_of(lake: &auditlake::AuditLake, object: &str) -> Vec<(i64, String)> {
+    let sql = format!("SELECT \"row\", field FROM rejects WHERE object LIKE '%{object}' ORDER BY \"row\"");
+    query_json(lake, &sql).await.iter().map(|r| (r["row"].as_i64().unwrap(), r["field"].as_str().unwrap().to_owned())).collect()
+}
+
+#[tokio::test]
+async fn regression_event_time_near_i64_max_is_a_reject_not_a_wrapped_window() {
+    use auditlake::sources::synthetic::{self, K8sAuditColumns, SecurityLakeRow, TimeColumn};
+    let dir = tempfile::tempdir().unwrap();
+    let ok_ms = t("2024-05-01T10:00:00Z") / 1000;
+    // Milliseconds near i64::MAX used to saturate to i64::MAX microseconds: an event "in" year
+    // 294247 that wrapped the correlation window. Epoch nanoseconds read as milliseconds overflow too.
+    let typed = K8sAuditColumns {
+        audit_id: ["ok", "max", "ns"].map(|s| Some(s.to_owned())).to_vec(),
+        stage_timestamp: TimeColumn::Int64(vec![Some(ok_ms), Some(i64::MAX), Some(ok_ms * 1_000_000)]),
+        request_received_timestamp: TimeColumn::Timestamp(datafusion::arrow::datatypes::TimeUnit::Second, vec![None, None, None]),
+        request_object: vec![None; 3],
+    };
+    write_parquet(&dir.path().join("typed/part-0.parquet"), &synthetic::k8s_audit(&typed).unwrap());
+    let ocsf = [Some(ok_ms), Some(i64::MAX), Some(i64::MIN)].map(|time| SecurityLakeRow { time, ..SecurityLakeRow::default() });
+    write_parquet(&dir.path().join("ocsf/part-0.parquet"), &synthetic::security_lake(&ocsf).unwrap());
+    let config = write_config(dir.path(), &[src("typed", "k8s_audit", "typed"), src("ocsf", "security_lake", "ocsf")]);
+    let lake = open(&config, TimeWindow::default()).await;
+
+    let rows = query_json(&lake, "SELECT source, arrow_cast(event_time, 'Int64') AS us FROM audit_events ORDER BY source").await;
+    assert_eq!(rows, vec![json!({"source": "k8s_audit", "us": ok_ms * 1000}), json!({"source": "security_lake", "us": ok_ms * 1000})]);
+    assert_eq!(rejects_of(&lake, "typed/part-0.parquet").await, [(1, "stageTimestamp".to_owned()), (2, "stageTimestamp".to_owned())]);
+    assert_eq!(rejects_of(&lake, "ocsf/part-0.parquet").await, [(1, "time".to_owned()), (2, "time".to_owned())]);
+}
+
+#[tokio::test]
+async fn regression_deep_keys_and_bodies_are_rejects_or_kept_never_a_crash() {
+    use auditlake::sources::synthetic::{self, AksRow, SecurityLakeRow};
+    let dir = tempfile::tempdir().unwrap();
+    let deep_body = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let with_body = |id: &str, body: &str| event(id, "2024-05-01T10:00:01Z").replacen('{', &format!("{{\"requestObject\":{body},"), 1);
+    cwl_object(&dir.path().join("eks"), "part-0.parquet", &[(AUDIT, with_body("deep", &deep_body)), (AUDIT, with_body("flat", "{}"))]);
+    let aks = [("deep", deep_body.as_str()), ("flat", "{}")].map(|(id, body)| AksRow { category: Some("kube-audit".into()), log: Some(with_body(id, body)), ..AksRow::default() });
+    write_parquet(&dir.path().join("aks/part-0.parquet"), &synthetic::aks_diagnostics(&aks).unwrap());
+    // A flattened key of 10,000 segments overflowed the stack rebuilding the body (exit 134).
+    let key = format!("requestObject.{}z", "a.".repeat(10_000));
+    let ocsf = [SecurityLakeRow { time: Some(t("2024-05-01T10:00:01Z") / 1000), unmapped: Some(vec![(key, "v".into())]), ..SecurityLakeRow::default() }];
+    write_parquet(&dir.path().join("ocsf/part-0.parquet"), &synthetic::security_lake(&ocsf).unwrap());
+    let config = write_config(dir.path(), &[src("eks", "eks_cloudwatch", "eks"), src("aks", "aks_diagnostics", "aks"), src("ocsf", "security_lake", "ocsf")]);
+    let lake = open(&config, TimeWindow::default()).await;
+
+    assert_eq!(rejects_of(&lake, "eks/part-0.parquet").await, [(0, "message.requestObject".to_owned())]);
+    assert_eq!(rejects_of(&lake, "aks/part-0.parquet").await, [(0, "properties.log.requestObject".to_owned())]);
+    let rows = query_json(&lake, "SELECT source, audit_id, json_length(request_object) AS keys FROM audit_events ORDER BY source").await;
+    assert_eq!(
+        rows,
+        vec![
+            json!({"source": "aks_diagnostics", "audit_id": "flat", "keys": 0}),
+            json!({"source": "eks_cloudwatch", "audit_id": "flat", "keys": 0}),
+            // The Security Lake row is kept, its body shallow enough to read.
+            json!({"source": "security_lake", "keys": 1}),
+        ]
+    );
+}
