@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use auditlake::engine::parse_time_arg;
-use auditlake::rules::{default_rules_dir, load_rules, pack_problems};
+use auditlake::rules::{RulePack, default_rules_dir, pack_problems};
 use auditlake::run::{RunOptions, RunSummary, run};
 use auditlake::sinks::rfc3339;
 
@@ -46,8 +46,8 @@ pub async fn run_command(args: RunArgs) -> Result<u8> {
         Some(d) => d.clone(),
         None => default_rules_dir()?,
     };
-    let rules = load_rules(&dir)?;
-    let problems = pack_problems(&rules);
+    let pack = RulePack::load(&dir)?;
+    let problems = pack_problems(&pack.rules);
     if !problems.is_empty() {
         let text: Vec<String> = problems.iter().map(|(id, p)| format!("{id}: {}", p.join("; "))).collect();
         return Err(auditlake::Error::Config(format!("the rule pack has problems (auditlake rules validate): {}", text.join(" | "))).into());
@@ -60,7 +60,7 @@ pub async fn run_command(args: RunArgs) -> Result<u8> {
         dry_run: args.dry_run,
         now: None,
     };
-    let summary = run(&config, &rules, &opts).await?;
+    let summary = run(&config, &pack, &opts).await?;
     let json = serde_json::to_string_pretty(&summary)?;
     if let Some(path) = &args.summary_json {
         std::fs::write(path, format!("{json}\n")).with_context(|| format!("writing {}", path.display()))?;

@@ -222,13 +222,26 @@ pub struct AuditLake {
     sources: Vec<Arc<ResolvedSource>>,
     batch_size: usize,
     allowlists: Allowlists,
+    /// The rule pack's own allow-lists (before the config's values were added).
+    pack_allowlists: Allowlists,
     /// `scan.chunk`, microseconds (0: no chunking).
     chunk: i64,
 }
 
 impl AuditLake {
-    /// Opens a session over `config`'s sources, restricted to `window` (event time).
+    /// Opens a session over `config`'s sources, restricted to `window` (event time), with the
+    /// bundled rule pack's allow-lists (extended by the config's).
     pub async fn open(config: &Config, window: TimeWindow) -> Result<Self> {
+        let pack = match crate::rules::default_rules_dir() {
+            Ok(dir) => Allowlists::for_rules_dir(&dir)?,
+            Err(_) => Allowlists::default(),
+        };
+        Self::open_with(config, window, &pack).await
+    }
+
+    /// As [`AuditLake::open`], with the allow-lists of the rule pack that will run (`run --rules
+    /// DIR` brings its own `allowlists.toml`), extended by the config's.
+    pub async fn open_with(config: &Config, window: TimeWindow, pack_allowlists: &Allowlists) -> Result<Self> {
         let ctx = new_context()?;
         let report = Arc::new(ScanReport::default());
         let default_lateness = parse_duration_micros(&config.scan.lateness)?;
@@ -261,14 +274,11 @@ impl AuditLake {
             let raw = RawSourceTable::new(Arc::clone(source), schema, window, Arc::new(ScanReport::default()), batch);
             ctx.register_table(source.config.name.as_str(), Arc::new(raw))?;
         }
-        let mut allowlists = match crate::rules::default_rules_dir() {
-            Ok(dir) => Allowlists::for_rules_dir(&dir)?,
-            Err(_) => Allowlists::default(),
-        };
+        let mut allowlists = pack_allowlists.clone();
         allowlists.extend(&Allowlists(config.allowlists.clone()));
         register_rule_support(&ctx, &allowlists).await?;
         let chunk = parse_duration_micros(&config.scan.chunk)?;
-        Ok(AuditLake { ctx, report, sources, batch_size: batch, allowlists, chunk })
+        Ok(AuditLake { ctx, report, sources, batch_size: batch, allowlists, pack_allowlists: pack_allowlists.clone(), chunk })
     }
 
     /// Lists the objects that landed (were last modified) in `arrival` (`[from, to)`), descending
@@ -321,6 +331,11 @@ impl AuditLake {
     /// What scans of `audit_events` have read, dropped and rejected so far.
     pub fn report(&self) -> &ScanReport {
         &self.report
+    }
+
+    /// The rule pack's own allow-lists, for opening another session over the same pack.
+    pub fn pack_allowlists(&self) -> &Allowlists {
+        &self.pack_allowlists
     }
 
     /// The allow-lists rules see (the pack's defaults plus the config's).

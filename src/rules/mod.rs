@@ -162,6 +162,26 @@ fn collect_sql(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// A rule pack as one value: its rules and the default allow-lists they read (the pack's
+/// `allowlists.toml`), so a pack loaded from elsewhere (`run --rules DIR`) runs with its own lists.
+#[derive(Debug, Clone)]
+pub struct RulePack {
+    pub rules: Vec<Rule>,
+    pub allowlists: crate::engine::Allowlists,
+}
+
+impl RulePack {
+    /// Loads the rules and allow-lists below `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        Ok(RulePack { rules: load_rules(dir)?, allowlists: crate::engine::Allowlists::for_rules_dir(dir)? })
+    }
+
+    /// The bundled pack ([`default_rules_dir`]).
+    pub fn bundled() -> Result<Self> {
+        Self::load(&default_rules_dir()?)
+    }
+}
+
 /// The bundled rule pack: `./queries`, else the one in the source tree.
 pub fn default_rules_dir() -> Result<PathBuf> {
     [PathBuf::from("queries"), PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("queries")]

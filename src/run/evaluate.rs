@@ -98,7 +98,7 @@ pub(super) async fn evaluate<'r>(config: &Config, lake: &AuditLake, rules: &[&'r
         return Ok(out);
     }
     let context = TimeWindow { from: Some(from), to: Some(to) };
-    let ctx_lake = AuditLake::open(config, context).await?;
+    let ctx_lake = AuditLake::open_with(config, context, lake.pack_allowlists()).await?;
     // A backfill's context can be weeks: evaluated in `scan.chunk` chunks.
     let pack = ctx_lake.run_pack(&multi, context, ObjectScope::ListingPlus(Arc::new(objects.to_vec()))).await?;
     out.fail(pack.failed);

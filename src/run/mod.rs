@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::config::{Config, parse_duration_micros};
 use crate::engine::report::SourcedReject;
 use crate::engine::{AuditLake, SourceObject, TimeWindow};
-use crate::rules::{Rule, RuleKind};
+use crate::rules::{Rule, RuleKind, RulePack};
 use crate::sinks::alerts::{AlertRecord, Finding, by_output_id, fold_alert};
 use crate::sinks::duet::{self, DuetItem, DuetStatus, suppression_key};
 use crate::sinks::ledger::{ObjectVersion, ProcessedObject};
@@ -95,7 +95,8 @@ fn max_lateness(config: &Config) -> Result<i64> {
 }
 
 /// Runs the pack once over newly landed data and writes the outputs.
-pub async fn run(config: &Config, rules: &[Rule], opts: &RunOptions) -> Result<RunSummary> {
+pub async fn run(config: &Config, pack: &RulePack, opts: &RunOptions) -> Result<RunSummary> {
+    let rules = pack.rules.as_slice();
     let started = opts.now.unwrap_or_else(now_micros);
     let clock = std::time::Instant::now();
     let outputs = OutputTables::new(config)?;
@@ -112,7 +113,7 @@ pub async fn run(config: &Config, rules: &[Rule], opts: &RunOptions) -> Result<R
         ..RunRecord::default()
     };
     let result = async {
-        evaluate_and_write(config, rules, opts, &outputs, &mut record).await?;
+        evaluate_and_write(config, pack, opts, &outputs, &mut record).await?;
         // Expiry depends on the clock, not on new data: it runs whether or not anything landed.
         if !opts.dry_run {
             record.duet_expired = expire_duet(&outputs, started).await?;
@@ -163,7 +164,8 @@ async fn append_run(outputs: &OutputTables, record: &RunRecord) -> Result<()> {
     Ok(())
 }
 
-async fn evaluate_and_write(config: &Config, rules: &[Rule], opts: &RunOptions, outputs: &OutputTables, record: &mut RunRecord) -> Result<()> {
+async fn evaluate_and_write(config: &Config, pack: &RulePack, opts: &RunOptions, outputs: &OutputTables, record: &mut RunRecord) -> Result<()> {
+    let rules = pack.rules.as_slice();
     let now = record.started_at;
     let lateness = max_lateness(config)?;
 
@@ -171,7 +173,7 @@ async fn evaluate_and_write(config: &Config, rules: &[Rule], opts: &RunOptions, 
     let plan = plan_arrivals(config, opts, outputs, record, lateness).await?;
 
     // 2. What landed, minus the versions already processed; and what failed rules left to retry.
-    let lake = AuditLake::open(config, TimeWindow::default()).await?;
+    let lake = AuditLake::open_with(config, TimeWindow::default(), &pack.allowlists).await?;
     let landed = lake.list_arrivals(plan.arrival, plan.reach).await?;
     let done = ledger_state(outputs, plan.arrival.from, record.arrival_to).await?;
     let (fresh, seen): (Vec<SourceObject>, Vec<SourceObject>) = landed.into_iter().partition(|(_, o)| opts.reprocess || !done.contains_key(&ObjectVersion::of(&o.url, &o.meta)));

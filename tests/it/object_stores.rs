@@ -4,7 +4,7 @@
 //! same files. Sources are never written to. A fault-injecting proxy drops connections during a
 //! run; the next run still ends with exactly the reference outputs.
 //!
-//! The servers are installed by `.ci/run` (`pip install moto[server] azure-storage-blob`,
+//! The servers are installed by `scripts/test.sh` (`pip install moto[server] azure-storage-blob`,
 //! `npm install azurite`); if one cannot be started the test fails and says how to install it.
 
 use std::collections::BTreeMap;
@@ -84,7 +84,7 @@ fn start_moto() -> Server {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start moto's S3 server ({e}): install it with `pip install 'moto[server]'` (.ci/run does)"));
+        .unwrap_or_else(|e| panic!("cannot start moto's S3 server ({e}): install it with `pip install 'moto[server]'` (scripts/test.sh does)"));
     wait_listening(port, "moto's S3 server (pip install 'moto[server]')", &mut child);
     Server { child, port }
 }
@@ -92,7 +92,7 @@ fn start_moto() -> Server {
 fn start_azurite() -> Server {
     let port = free_port();
     let bin = find_tool("azurite-blob", "AUDITLAKE_AZURITE_BLOB")
-        .unwrap_or_else(|| panic!("azurite-blob not found: install it with `npm install --prefix ~/.cache/auditlake-tools azurite` (.ci/run does)"));
+        .unwrap_or_else(|| panic!("azurite-blob not found: install it with `npm install --prefix ~/.cache/auditlake-tools azurite` (scripts/test.sh does)"));
     let mut child = Command::new(bin)
         .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string(), "--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--disableTelemetry"])
         .stdout(Stdio::null())
@@ -166,7 +166,7 @@ fn create_container(port: u16, container: &str) {
          c.create_container('{container}')\n"
     );
     let out = Command::new("python3").arg("-c").arg(script).output().unwrap();
-    assert!(out.status.success(), "creating the Azurite container needs `pip install azure-storage-blob` (.ci/run does): {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "creating the Azurite container needs `pip install azure-storage-blob` (scripts/test.sh does): {}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn generated(formats: Vec<SourceFormat>, seed: u64) -> tempfile::TempDir {

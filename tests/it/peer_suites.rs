@@ -1,5 +1,5 @@
 //! The peers' own test expectations, run against our pack: Falco's k8s-audit trace files and
-//! Panther's EKS/AKS rule fixtures (../shared/reference/samples). Each peer rule is mapped to the
+//! Panther's EKS/AKS rule fixtures (tests/data/reference/samples). Each peer rule is mapped to the
 //! rule(s) of ours that cover it; each fixture event runs alone through those rules and must fire
 //! (or stay silent) as the peer expects. Prints the score and every exclusion with its reason.
 

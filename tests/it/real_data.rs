@@ -24,7 +24,7 @@ fn audit_events() -> Vec<(String, Value)> {
         }
     }
     // Single pretty-printed EKS events from the landing samples.
-    for file in ["eks-audit-event.raw.json", "eks-audit-event.forbidden-403.json"] {
+    for file in ["eks-audit-event.raw.json"] {
         let text = std::fs::read_to_string(reference_dir().join("landing-samples").join(file)).unwrap();
         out.push((file.to_owned(), serde_json::from_str(&text).unwrap()));
     }

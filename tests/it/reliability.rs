@@ -201,7 +201,7 @@ fn regression_objects_landing_late_into_old_partitions_are_evaluated() {
     let config = auditlake::Config::from_file(&d.join("auditlake.toml")).unwrap();
     let mut config = config;
     config.output.location = Some(o.to_string_lossy().into_owned());
-    let rules = auditlake::rules::load_rules(&auditlake::rules::default_rules_dir().unwrap()).unwrap();
+    let rules = auditlake::rules::RulePack::bundled().unwrap();
     let opts = auditlake::run::RunOptions { now: Some(chrono::Utc::now().timestamp_micros() + 25 * HOUR), ..Default::default() };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let swept = runtime.block_on(auditlake::run::run(&config, &rules, &opts)).unwrap();
@@ -297,4 +297,23 @@ fn regression_disabled_failing_rule_is_no_longer_retried() {
     assert_eq!(n(&next, "objects_retried"), 0, "{next}");
     let after = run_with_code(d, o, &["--rules", &without.to_string_lossy()], 0);
     assert_eq!(n(&after, "objects_retried"), 0, "the pending rule was dropped, not carried: {after}");
+}
+
+#[test]
+fn regression_run_with_rules_dir_reads_that_packs_allowlists() {
+    let data = dataset(19, start_of_data());
+    let (d, out, rules_dir) = (data.path(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let o = out.path();
+    let now = chrono::Utc::now().timestamp_micros();
+    land_attack(d, now, "attack", "quiet-1", now - 60_000_000);
+    let quiet = format!("{PROBE_OK} AND actor NOT IN (SELECT value FROM allowlist WHERE list = 'probe_quiet')");
+    let pack = pack_with_probe(rules_dir.path(), Some(&quiet));
+    // The pack's own allow-list (not the bundled pack's, which has no such list) quiets the probe.
+    let lists = pack.join("allowlists.toml");
+    let text = std::fs::read_to_string(&lists).unwrap();
+    std::fs::write(&lists, format!("probe_quiet = [\"system:anonymous\"]\n{text}")).unwrap();
+    run_with_code(d, o, &["--rules", &pack.to_string_lossy()], 0);
+    let probe = n(&rows(d, o, "SELECT count(*) AS n FROM alerts WHERE rule_id = 'probe'")[0], "n");
+    assert_eq!(probe, 0, "the probe rule read DIR's allow-lists");
+    assert_eq!(alerts_for(d, o, "quiet-1"), 1, "the bundled anonymous_pod_write still fires");
 }

@@ -318,7 +318,7 @@ os._exit(0)
     let py = std::process::Command::new("python3").arg("-c").arg(script).arg(out.path()).output().expect("python3 runs");
     assert!(
         py.status.success(),
-        "the Python deltalake package must read the tables (pip install deltalake; .ci/run installs it): {}",
+        "the Python deltalake package must read the tables (pip install deltalake; scripts/test.sh installs it): {}",
         String::from_utf8_lossy(&py.stderr)
     );
     let got: Value = serde_json::from_slice(&py.stdout).unwrap();

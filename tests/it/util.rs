@@ -11,11 +11,9 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use serde_json::Value;
 
-/// ../shared/reference, beside the repository.
+/// The public reference events the tests replay (tests/data/README.md says where they are from).
 pub fn reference_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference");
-    assert!(dir.is_dir(), "reference data not found at {} (tests read ../shared/reference)", dir.display());
-    dir
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reference")
 }
 
 pub fn read_jsonl(path: &Path) -> Vec<Value> {
