@@ -19,4 +19,4 @@ if [ ! -x "$TOOLS/node_modules/.bin/azurite-blob" ]; then
   npm install --silent --no-audit --no-fund --prefix "$TOOLS" azurite
 fi
 
-cargo test --locked --all-targets "$@"
+cargo test --locked --lib --tests "$@"

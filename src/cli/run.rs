@@ -89,11 +89,11 @@ async fn print_findings(outputs: &auditlake::sinks::OutputTables, run_id: &str) 
     let id = auditlake::sinks::sql_str(run_id);
     let alerts = outputs
         .alerts
-        .query(&format!("SELECT severity, rule_id, cluster, actor, object, event_count FROM t WHERE last_run_id = {id} ORDER BY {RANK}, rule_id, first_seen LIMIT 15"))
+        .query(&format!("SELECT severity, rule_id, cluster, actor, object, event_count FROM t WHERE last_run_id = {id} ORDER BY {RANK}, rule_id, first_seen, cluster, alert_id LIMIT 15"))
         .await?;
     let duet = outputs
         .duet
-        .query(&format!("SELECT id, \"rule\", cluster, first_action FROM t WHERE run_id = {id} AND status = 'pending' ORDER BY {RANK}, \"rule\", event_time LIMIT 10"))
+        .query(&format!("SELECT id, \"rule\", cluster, first_action FROM t WHERE run_id = {id} AND status = 'pending' ORDER BY {RANK}, \"rule\", event_time, cluster, id LIMIT 10"))
         .await?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -12,3 +12,4 @@ mod rules;
 mod scenarios;
 mod scheduled;
 mod shared_scan;
+mod snapshots;
