@@ -74,7 +74,7 @@ pub async fn run_command(args: RunArgs) -> Result<u8> {
             }
         }
     }
-    Ok(if summary.record.status == "partial" {
+    Ok(if summary.record.status == auditlake::sinks::runs::RunStatus::Partial {
         EXIT_PARTIAL
     } else if summary.rejected() > 0 {
         EXIT_REJECTS

@@ -22,7 +22,7 @@ pub struct RunsArgs {
 /// coverage is the union of their `[arrival_from, arrival_to)` ranges, ordered by start.
 pub fn flag_gaps(runs: &[RunRecord]) -> Vec<Option<String>> {
     let mut notes = vec![None; runs.len()];
-    let mut ok: Vec<usize> = (0..runs.len()).filter(|&i| auditlake::sinks::runs::COMPLETED.contains(&runs[i].status.as_str())).collect();
+    let mut ok: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].status.is_completed()).collect();
     ok.sort_by_key(|&i| (runs[i].arrival_from.unwrap_or(i64::MIN), runs[i].arrival_to));
     let mut covered_to: Option<i64> = None;
     for i in ok {

@@ -11,6 +11,7 @@ use crate::config::{Config, parse_duration_micros};
 use crate::engine::TimeWindow;
 use crate::sinks::delta::records_from_batches;
 use crate::sinks::ledger::{ObjectVersion, ProcessedObject, latest_by_version};
+use crate::sinks::runs::{RunMode, RunStatus};
 use crate::sinks::{OutputTables, RunRecord, date_of, sql_list, sql_str};
 use crate::sources::listing::LandedObject;
 use crate::{Error, Result};
@@ -19,7 +20,7 @@ use super::RunOptions;
 
 /// `max(column)` over the completed runs that match `filter`, as epoch microseconds.
 async fn completed_runs_time(outputs: &OutputTables, aggregate: &str, filter: &str) -> Result<Option<i64>> {
-    let statuses = sql_list(crate::sinks::runs::COMPLETED);
+    let statuses = sql_list(RunStatus::COMPLETED.map(RunStatus::as_str));
     let batches = outputs.runs.query(&format!("SELECT CAST({aggregate} AS BIGINT) AS t FROM t WHERE status IN ({statuses}){filter}")).await?;
     Ok(batches.first().and_then(|b| {
         let c = b.column(0).as_primitive::<Int64Type>();
@@ -70,7 +71,7 @@ pub(super) async fn plan_arrivals(config: &Config, opts: &RunOptions, outputs: &
     let late_reach = parse_duration_micros(&config.run.late_reach)?;
     let (arrival_from, arrival_to) = match (opts.start, opts.end) {
         (Some(s), Some(e)) if s < e => {
-            record.mode = if opts.reprocess { "reprocess" } else { "window" }.into();
+            record.mode = if opts.reprocess { RunMode::Reprocess } else { RunMode::Window };
             record.arrival_from = Some(s);
             // Nothing has landed in the future; the recorded coverage must not claim it has.
             (Some(s), e.min(now.saturating_sub(settle)).max(s))
@@ -78,7 +79,7 @@ pub(super) async fn plan_arrivals(config: &Config, opts: &RunOptions, outputs: &
         (Some(_), Some(_)) => return Err(Error::Config("--start must be before --end".into())),
         (None, None) => {
             let to = now.saturating_sub(settle);
-            record.mode = "continue".into();
+            record.mode = RunMode::Continue;
             match last_successful_arrival(outputs).await? {
                 Some(cursor) => {
                     record.arrival_from = Some(cursor);
@@ -99,14 +100,14 @@ pub(super) async fn plan_arrivals(config: &Config, opts: &RunOptions, outputs: &
     // A sweep: a continuing run that, once per `sweep_every`, lists partitions back to
     // `sweep_reach` for what landed since the last sweep (or since coverage began).
     let sweep_every = parse_duration_micros(&config.run.sweep_every)?;
-    if record.mode == "continue" && record.arrival_from.is_some() && sweep_every > 0 {
-        let last_sweep = completed_runs_time(outputs, "max(arrival_to)", " AND mode = 'sweep'").await?;
+    if record.mode == RunMode::Continue && record.arrival_from.is_some() && sweep_every > 0 {
+        let last_sweep = completed_runs_time(outputs, "max(arrival_to)", &format!(" AND mode = '{}'", RunMode::Sweep.as_str())).await?;
         if last_sweep.is_none_or(|t| now.saturating_sub(t) >= sweep_every) {
             let since = match last_sweep {
                 Some(t) => Some(t),
                 None => completed_runs_time(outputs, "min(arrival_from)", "").await?,
             };
-            record.mode = "sweep".into();
+            record.mode = RunMode::Sweep;
             plan.arrival.from = since.map(|t| t.saturating_sub(lateness)).min(plan.arrival.from);
             plan.reach = parse_duration_micros(&config.run.sweep_reach)?.max(late_reach);
         }

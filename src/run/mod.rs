@@ -30,6 +30,7 @@ use crate::sinks::alerts::{AlertRecord, Finding, by_output_id, fold_alert};
 use crate::sinks::duet::{self, DuetItem, DuetStatus, suppression_key};
 use crate::sinks::ledger::{ObjectVersion, ProcessedObject};
 use crate::sinks::rejects::RejectRecord;
+use crate::sinks::runs::RunStatus;
 use crate::sinks::{OutputTables, RunRecord, date_of, now_micros, sql_list, sql_timestamp, stable_id};
 use crate::{Error, Result};
 
@@ -126,20 +127,19 @@ pub async fn run(config: &Config, pack: &RulePack, opts: &RunOptions) -> Result<
     match result {
         Ok(()) => {
             record.status = if record.failed_rules != "{}" {
-                "partial"
+                RunStatus::Partial
             } else if record.rows_rejected + record.objects_rejected > 0 {
-                "rejects"
+                RunStatus::Rejects
             } else {
-                "ok"
-            }
-            .into();
+                RunStatus::Ok
+            };
             if !opts.dry_run {
                 append_run(&outputs, &record).await?;
             }
             Ok(RunSummary { record, dry_run: opts.dry_run, output: outputs.location.clone() })
         }
         Err(e) => {
-            record.status = "failed".into();
+            record.status = RunStatus::Failed;
             record.error = Some(e.to_string());
             if !opts.dry_run && !matches!(e, Error::Config(_)) {
                 // Best effort: the failure itself is what the caller must see.

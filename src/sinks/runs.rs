@@ -5,8 +5,76 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
-/// The statuses of runs that completed: their arrival window counts as covered.
-pub const COMPLETED: [&str; 3] = ["ok", "rejects", "partial"];
+/// How a run ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    #[default]
+    Ok,
+    /// Completed, some input rejected.
+    Rejects,
+    /// Completed, but some rules failed: see `failed_rules`; they are retried over the same
+    /// objects by later runs.
+    Partial,
+    /// Nothing of the run counts; the next run covers its window again.
+    Failed,
+}
+
+impl RunStatus {
+    /// The statuses of runs that completed: their arrival window counts as covered.
+    pub const COMPLETED: [RunStatus; 3] = [RunStatus::Ok, RunStatus::Rejects, RunStatus::Partial];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Rejects => "rejects",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    pub fn is_completed(self) -> bool {
+        Self::COMPLETED.contains(&self)
+    }
+}
+
+/// How a run chose its arrival window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunMode {
+    /// From the last completed run to now.
+    #[default]
+    Continue,
+    /// A continuing run that also listed older partitions (`run.sweep_every`).
+    Sweep,
+    /// An explicit `--start/--end`.
+    Window,
+    /// An explicit window, evaluating processed objects again.
+    Reprocess,
+}
+
+impl RunMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Continue => "continue",
+            RunMode::Sweep => "sweep",
+            RunMode::Window => "window",
+            RunMode::Reprocess => "reprocess",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::fmt::Display for RunMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
 
 /// One row of `runs`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -16,13 +84,8 @@ pub struct RunRecord {
     pub date: String,
     pub started_at: i64,
     pub finished_at: i64,
-    /// `ok`, `rejects` (completed, some input rejected), `partial` (completed, but some rules
-    /// failed: see `failed_rules`; they are retried over the same objects by later runs) or
-    /// `failed` (nothing of the run counts; the next run covers its window again).
-    pub status: String,
-    /// `continue` (from the last successful run), `sweep` (a continuing run that also listed
-    /// older partitions, see `run.sweep_every`), `window` (`--start/--end`) or `reprocess`.
-    pub mode: String,
+    pub status: RunStatus,
+    pub mode: RunMode,
     /// Arrival (landing) range this run covered, `[from, to)`; `from` is absent when unbounded.
     pub arrival_from: Option<i64>,
     pub arrival_to: i64,

@@ -235,7 +235,7 @@ async fn regression_runs_table_from_before_the_skipped_columns_still_takes_appen
     assert_eq!(old.fields().len() + 2, current.fields().len());
     let url = url::Url::from_directory_path(out.join("runs")).unwrap();
     let runs = auditlake::sinks::DeltaOutput::new("runs", url, Default::default(), old.clone(), &["date"]);
-    let earlier = auditlake::sinks::RunRecord { run_id: "earlier".into(), date: "2026-11-01".into(), status: "ok".into(), mode: "continue".into(), hits: "{}".into(), version: "0.0.9".into(), ..Default::default() };
+    let earlier = auditlake::sinks::RunRecord { run_id: "earlier".into(), date: "2026-11-01".into(), status: auditlake::sinks::runs::RunStatus::Ok, mode: auditlake::sinks::runs::RunMode::Continue, hits: "{}".into(), version: "0.0.9".into(), ..Default::default() };
     let table = runs.load().await.unwrap();
     runs.append(table, auditlake::sinks::delta::records_to_batch(&old, &[earlier]).unwrap()).await.unwrap();
 

@@ -19,6 +19,7 @@ use auditlake::rules::RulePack;
 use auditlake::run::answer::{Answer, answer};
 use auditlake::run::{RunOptions, run};
 use auditlake::sinks::OutputTables;
+use auditlake::sinks::runs::RunStatus;
 use auditlake::sinks::delta::records_from_batches;
 use auditlake::sources::SourceFormat;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -264,7 +265,7 @@ async fn simulate() {
         runs += 1;
         for summary in &completed {
             let r = &summary.record;
-            if r.status == "partial" {
+            if r.status == RunStatus::Partial {
                 memory.partial_ticks += 1;
                 assert!((broken_from..broken_to).contains(&now), "only the broken rule fails: {r:?}");
                 assert!(r.failed_rules.contains("probe"), "{r:?}");
@@ -311,7 +312,7 @@ async fn simulate() {
     // A last, unkilled tick after everything landed.
     let end = *ticks.last().unwrap() + 5 * MINUTE;
     let last = run(&cfg, &probe_ok, &RunOptions { now: Some(end), ..RunOptions::default() }).await.unwrap();
-    assert_ne!(last.record.status, "partial");
+    assert_ne!(last.record.status, RunStatus::Partial);
     let simulated = state(&outputs).await;
 
     // The run log: every partial run recorded, no uncovered arrivals, every expiry counted once.
