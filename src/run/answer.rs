@@ -2,6 +2,8 @@
 //! `duet.expected_suppresses`); `unexpected` closes it and escalates: an alert row referencing the
 //! item, for analysts.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use crate::sinks::alerts::AlertRecord;
@@ -72,12 +74,35 @@ pub async fn answer(outputs: &OutputTables, a: &Answer) -> Result<(DuetItem, Opt
         )));
     }
     let item = get_item(outputs, &a.id).await?;
-    let escalation = if a.expected { None } else { Some(escalate(outputs, &item, a).await?) };
+    let escalation = if a.expected { None } else { Some(escalate(outputs, &item).await?) };
     Ok((item, escalation))
 }
 
-/// Writes (once) the alert that escalates an item answered `unexpected`.
-async fn escalate(outputs: &OutputTables, item: &DuetItem, a: &Answer) -> Result<String> {
+/// Escalates every item answered `unexpected` whose escalation alert is missing: an answer
+/// killed between its update and its escalation is completed by the next run.
+pub async fn repair_escalations(outputs: &OutputTables) -> Result<usize> {
+    let Some(duet) = outputs.duet.load_existing().await? else { return Ok(0) };
+    let unexpected: Vec<DuetItem> = outputs.duet.query_records(&duet, "SELECT * FROM t WHERE status = 'unexpected'").await?;
+    if unexpected.is_empty() {
+        return Ok(0);
+    }
+    let escalated: HashSet<String> = match outputs.alerts.load_existing().await? {
+        Some(alerts) => outputs.alerts.query_records::<Value>(&alerts, "SELECT duet_id FROM t WHERE duet_id IS NOT NULL").await?.iter().filter_map(|r| r["duet_id"].as_str().map(str::to_owned)).collect(),
+        None => HashSet::new(),
+    };
+    let missing: Vec<&DuetItem> = unexpected.iter().filter(|i| !escalated.contains(&i.id)).collect();
+    for item in &missing {
+        tracing::warn!(item = item.id.as_str(), "an unexpected answer was not escalated (interrupted); escalating it now");
+        escalate(outputs, item).await?;
+    }
+    Ok(missing.len())
+}
+
+/// Writes (once) the alert that escalates `item`, answered `unexpected` (who answered, when and
+/// their note are the item's).
+async fn escalate(outputs: &OutputTables, item: &DuetItem) -> Result<String> {
+    let by = item.answered_by.as_deref().unwrap_or("the customer");
+    let at = item.answered_at.unwrap_or(item.created_at);
     let alert_id = stable_id(&["duet_escalation", &item.id]);
     let evidence: Value = serde_json::from_str(&item.evidence).unwrap_or(Value::Null);
     let row = AlertRecord {
@@ -100,8 +125,8 @@ async fn escalate(outputs: &OutputTables, item: &DuetItem, a: &Answer) -> Result
         evidence: item.evidence.clone(),
         remediation: Some(format!(
             "{} answered that this was not expected{}. Treat as a potential compromise: investigate {} and the evidence events.",
-            a.by,
-            a.note.as_deref().map(|n| format!(" (\"{n}\")")).unwrap_or_default(),
+            by,
+            item.note.as_deref().map(|n| format!(" (\"{n}\")")).unwrap_or_default(),
             item.actor.as_deref().unwrap_or("the actor")
         )),
         first_seen: item.event_time,
@@ -110,8 +135,8 @@ async fn escalate(outputs: &OutputTables, item: &DuetItem, a: &Answer) -> Result
         suppressed_count: 0,
         hit_ids: vec![item.id.clone()],
         duet_id: Some(item.id.clone()),
-        created_at: a.now,
-        updated_at: a.now,
+        created_at: at,
+        updated_at: at,
         first_run_id: item.run_id.clone(),
         last_run_id: item.run_id.clone(),
     };

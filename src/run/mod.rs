@@ -118,6 +118,7 @@ pub async fn run(config: &Config, pack: &RulePack, opts: &RunOptions) -> Result<
         // Expiry depends on the clock, not on new data: it runs whether or not anything landed.
         if !opts.dry_run {
             record.duet_expired = expire_duet(&outputs, started).await?;
+            answer::repair_escalations(&outputs).await?;
         }
         Ok::<_, Error>(())
     }

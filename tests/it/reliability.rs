@@ -317,3 +317,28 @@ fn regression_run_with_rules_dir_reads_that_packs_allowlists() {
     assert_eq!(probe, 0, "the probe rule read DIR's allow-lists");
     assert_eq!(alerts_for(d, o, "quiet-1"), 1, "the bundled anonymous_pod_write still fires");
 }
+
+#[test]
+fn regression_answer_killed_before_its_escalation_is_escalated_by_the_next_run() {
+    let data = dataset(20, start_of_data());
+    let (d, out) = (data.path(), tempfile::tempdir().unwrap());
+    let o = out.path();
+    run(d, o, &[]);
+    let id = rows(d, o, "SELECT id FROM duet_queue WHERE status = 'pending' ORDER BY id LIMIT 1")[0]["id"].as_str().unwrap().to_owned();
+    // What an `--unexpected` answer killed after its update and before its escalation leaves.
+    let outputs = auditlake::sinks::OutputTables::at(&o.to_string_lossy(), &Default::default()).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let table = outputs.duet.load().await.unwrap();
+        let sets = [("status", "'unexpected'".to_owned()), ("answered_by", "'dana'".to_owned()), ("answered_at", auditlake::sinks::sql_timestamp(chrono::Utc::now().timestamp_micros()))];
+        outputs.duet.update(table, &format!("id = '{id}'"), &sets).await.unwrap();
+    });
+    let escalations = |d: &Path| n(&rows(d, o, &format!("SELECT count(*) AS n FROM alerts WHERE duet_id = '{id}'"))[0], "n");
+    assert_eq!(escalations(d), 0);
+    run(d, o, &[]);
+    assert_eq!(escalations(d), 1, "the next run escalates the unexpected answer");
+    let remediation = &rows(d, o, &format!("SELECT remediation FROM alerts WHERE duet_id = '{id}'"))[0]["remediation"];
+    assert!(remediation.as_str().unwrap().starts_with("dana answered"), "{remediation}");
+    run(d, o, &[]);
+    assert_eq!(escalations(d), 1, "once");
+}
