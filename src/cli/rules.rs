@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use auditlake::engine::Allowlists;
+use auditlake::rules::Allowlists;
 use auditlake::rules::fixtures::{Expect, plan_rule, test_rule};
 use auditlake::rules::{Rule, default_rules_dir, load_rules, pack_problems};
 

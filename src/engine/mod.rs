@@ -12,20 +12,15 @@ pub mod shared;
 pub mod tables;
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
 use datafusion::dataframe::DataFrame;
 #[allow(deprecated)]
 use datafusion::parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use object_store::{ObjectStore, RetryConfig};
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
-use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 
 pub use report::{ScanReport, SourceCounts};
 pub use scan::ResolvedSource;
@@ -44,88 +39,18 @@ pub struct PackResults {
     pub failed: Vec<shared::RuleFailure>,
 }
 
-use crate::config::{Config, SourceConfig, parse_duration_micros};
+use crate::config::{Config, parse_duration_micros};
 use crate::normalize::schema::{AUDIT_EVENTS_TABLE, REJECTS_TABLE};
-use crate::normalize::time::parse_timestamp_micros;
+use crate::rules::allowlists::{ALLOWLIST_TABLE, Allowlists};
 use crate::sources::layout::Layout;
 use crate::sources::listing::{ListingWindow, SourceLocation, first_objects};
+use crate::sources::store::build_store;
 use crate::{Error, Result};
 use scan::ScanOutput;
-
-/// Parses a `--from`/`--to` value: RFC 3339, a date, `now`, or relative to now (`-2h`, `-7d`).
-pub fn parse_time_arg(s: &str, now_micros: i64) -> Result<i64> {
-    let s = s.trim();
-    if s == "now" {
-        return Ok(now_micros);
-    }
-    if let Some(rel) = s.strip_prefix('-') {
-        return parse_duration_micros(rel)
-            .map(|d| now_micros - d)
-            .map_err(|_| Error::InvalidTime(s.to_owned()));
-    }
-    parse_timestamp_micros(s).ok_or_else(|| Error::InvalidTime(s.to_owned()))
-}
 
 /// Each rule as the `(id, sql)` query the shared pack plans.
 pub fn rule_queries<'a>(rules: &[&'a crate::rules::Rule]) -> Vec<(&'a str, &'a str)> {
     rules.iter().map(|r| (r.meta.id.as_str(), r.sql.as_str())).collect()
-}
-
-/// Retry options a `storage` table may carry, with the names delta-rs uses for output tables:
-/// `max_retries`, `retry_timeout`, `backoff_config.init_backoff`, `backoff_config.max_backoff`,
-/// `backoff_config.base`. Returns the other options and the retry policy.
-pub fn split_retry_options(source: &str, storage: &BTreeMap<String, String>) -> Result<(BTreeMap<String, String>, RetryConfig)> {
-    let mut retry = RetryConfig::default();
-    let mut rest = BTreeMap::new();
-    let bad = |k: &str, v: &str| Error::Config(format!("source '{source}': storage option {k} = '{v}' is not valid"));
-    let duration = |k: &str, v: &str| parse_duration_micros(v).map(|us| std::time::Duration::from_micros(us as u64)).map_err(|_| bad(k, v));
-    for (k, v) in storage {
-        match k.as_str() {
-            "max_retries" => retry.max_retries = v.parse().map_err(|_| bad(k, v))?,
-            "retry_timeout" => retry.retry_timeout = duration(k, v)?,
-            "backoff_config.init_backoff" => retry.backoff.init_backoff = duration(k, v)?,
-            "backoff_config.max_backoff" => retry.backoff.max_backoff = duration(k, v)?,
-            "backoff_config.base" => retry.backoff.base = v.parse().map_err(|_| bad(k, v))?,
-            _ => {
-                rest.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    Ok((rest, retry))
-}
-
-/// Builds the object store for a source location, from the standard environment plus the
-/// source's `storage` options.
-fn build_store(location: &SourceLocation, source: &SourceConfig) -> Result<Option<Arc<dyn ObjectStore>>> {
-    let url = location.url();
-    let bad_key = |k: &str| Error::Config(format!("source '{}': unknown storage option '{k}'", source.name));
-    let (storage, retry) = split_retry_options(&source.name, &source.storage)?;
-    let store: Arc<dyn ObjectStore> = match url.scheme() {
-        "file" | "memory" => return Ok(None),
-        "s3" | "s3a" => {
-            let mut b = AmazonS3Builder::from_env().with_url(url.as_str()).with_retry(retry);
-            for (k, v) in &storage {
-                b = b.with_config(AmazonS3ConfigKey::from_str(k).map_err(|_| bad_key(k))?, v);
-            }
-            Arc::new(b.build()?)
-        }
-        "az" | "adl" | "azure" | "abfs" | "abfss" => {
-            let mut b = MicrosoftAzureBuilder::from_env().with_url(url.as_str()).with_retry(retry);
-            for (k, v) in &storage {
-                b = b.with_config(AzureConfigKey::from_str(k).map_err(|_| bad_key(k))?, v);
-            }
-            Arc::new(b.build()?)
-        }
-        "gs" => {
-            let mut b = GoogleCloudStorageBuilder::from_env().with_url(url.as_str()).with_retry(retry);
-            for (k, v) in &storage {
-                b = b.with_config(GoogleConfigKey::from_str(k).map_err(|_| bad_key(k))?, v);
-            }
-            Arc::new(b.build()?)
-        }
-        other => return Err(Error::Config(format!("source '{}': unsupported URL scheme '{other}'", source.name))),
-    };
-    Ok(Some(store))
 }
 
 /// The schema of the first readable object of a source, if any.
@@ -138,46 +63,6 @@ async fn sample_schema(source: &ResolvedSource) -> Result<Option<SchemaRef>> {
         }
     }
     Ok(None)
-}
-
-/// Named allow-lists rules consult through the `allowlist(list, value)` table: the pack's defaults
-/// (`queries/allowlists.toml`) extended by the deployment's config.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Allowlists(pub BTreeMap<String, Vec<String>>);
-
-/// The table rules read allow-lists from.
-pub const ALLOWLIST_TABLE: &str = "allowlist";
-
-impl Allowlists {
-    /// Parses an allow-list file (`name = ["value", ...]` per list).
-    pub fn from_toml(text: &str) -> Result<Self> {
-        toml::from_str(text).map(Allowlists).map_err(|e| Error::Config(format!("allow-lists: {e}")))
-    }
-
-    /// The pack's default allow-lists from `<rules_dir>/allowlists.toml` (empty when absent).
-    pub fn for_rules_dir(dir: &std::path::Path) -> Result<Self> {
-        let path = dir.join("allowlists.toml");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Self::from_toml(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Allowlists::default()),
-            Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
-        }
-    }
-
-    /// Adds `other`'s values to the lists of the same name.
-    pub fn extend(&mut self, other: &Allowlists) {
-        for (k, v) in &other.0 {
-            self.0.entry(k.clone()).or_default().extend(v.iter().cloned());
-        }
-    }
-
-    fn batch(&self) -> Result<RecordBatch> {
-        let (lists, values): (Vec<&str>, Vec<&str>) = self.0.iter().flat_map(|(k, vs)| vs.iter().map(move |v| (k.as_str(), v.as_str()))).unzip();
-        Ok(RecordBatch::try_from_iter(vec![
-            ("list", Arc::new(StringArray::from(lists)) as ArrayRef),
-            ("value", Arc::new(StringArray::from(values)) as ArrayRef),
-        ])?)
-    }
 }
 
 /// A DataFusion session configured the way every auditlake query runs (JSON functions, the
@@ -459,23 +344,5 @@ impl AuditLake {
     /// Plans a SQL statement, its allow-list subqueries inlined ([`constants::plan_sql`]).
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
         Ok(constants::plan_sql(&self.ctx, sql).await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_options_are_taken_out_of_the_store_options() {
-        let opts: BTreeMap<String, String> = [("max_retries", "3"), ("retry_timeout", "30s"), ("backoff_config.base", "1.5"), ("region", "eu-west-1")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let (rest, retry) = split_retry_options("s", &opts).unwrap();
-        assert_eq!(rest.keys().collect::<Vec<_>>(), ["region"]);
-        assert_eq!((retry.max_retries, retry.retry_timeout, retry.backoff.base), (3, std::time::Duration::from_secs(30), 1.5));
-        let bad: BTreeMap<String, String> = [("max_retries".to_owned(), "many".to_owned())].into_iter().collect();
-        assert!(split_retry_options("s", &bad).unwrap_err().to_string().contains("max_retries"));
     }
 }

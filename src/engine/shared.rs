@@ -39,7 +39,8 @@ use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 
 use super::distinct::{DistinctValues, OnOneColumn, mask_of};
 use super::facts;
-use super::{Allowlists, register_allowlists};
+use super::register_allowlists;
+use crate::rules::allowlists::Allowlists;
 use crate::normalize::schema::{AUDIT_EVENTS_TABLE, audit_events_schema};
 use crate::{Error, Result};
 

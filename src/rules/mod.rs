@@ -4,12 +4,15 @@
 //!
 //! The contract is written down in `queries/README.md`.
 
+pub mod allowlists;
 pub mod fixtures;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+pub use allowlists::Allowlists;
 
 use crate::{Error, Result};
 
@@ -167,13 +170,13 @@ fn collect_sql(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct RulePack {
     pub rules: Vec<Rule>,
-    pub allowlists: crate::engine::Allowlists,
+    pub allowlists: Allowlists,
 }
 
 impl RulePack {
     /// Loads the rules and allow-lists below `dir`.
     pub fn load(dir: &Path) -> Result<Self> {
-        Ok(RulePack { rules: load_rules(dir)?, allowlists: crate::engine::Allowlists::for_rules_dir(dir)? })
+        Ok(RulePack { rules: load_rules(dir)?, allowlists: Allowlists::for_rules_dir(dir)? })
     }
 
     /// The bundled pack ([`default_rules_dir`]).

@@ -2,7 +2,7 @@
 //! and `rules test` check), through the library and through the CLI.
 
 use assert_cmd::Command;
-use auditlake::engine::Allowlists;
+use auditlake::rules::Allowlists;
 use auditlake::rules::fixtures::{Expect, fixture_path, plan_rule, test_rule};
 use auditlake::rules::{RuleKind, default_rules_dir, load_rules, pack_problems};
 use serde_json::Value;
