@@ -1,104 +1,38 @@
 //! The query engine: a DataFusion session with `audit_events`, `rejects` and one raw table per
-//! configured source registered over the landed objects.
+//! configured source registered over the landed objects, and the rule pack evaluated over it.
+//!
+//! [`session`] makes the session (settings, fact UDFs and views, allow-lists); [`scan`] reads the
+//! landed objects as tables; [`facts`] holds the Kubernetes semantics rules share; [`pack`] runs
+//! the whole rule pack over one shared scan. [`AuditLake`] ties them to a [`Config`]'s sources.
 
-pub mod chunks;
-pub mod constants;
 pub mod detect;
-mod distinct;
 pub mod facts;
-pub mod report;
+pub mod pack;
 pub mod scan;
-pub mod shared;
-pub mod tables;
+pub mod session;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::datasource::MemTable;
 use datafusion::dataframe::DataFrame;
-#[allow(deprecated)]
-use datafusion::parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 
-pub use report::{ScanReport, SourceCounts};
-pub use scan::ResolvedSource;
-pub use tables::{AuditEventsTable, ObjectScope, RawSourceTable, SourceObject, TimeWindow};
-
-/// What [`AuditLake::run_pack`] returns.
-#[derive(Debug)]
-pub struct PackResults {
-    /// Each rule's result batches, in the rules' order.
-    pub results: Vec<(String, Vec<RecordBatch>)>,
-    /// CPU time per rule plan, most expensive first.
-    pub cost: Vec<(String, std::time::Duration)>,
-    /// How many event-time chunks the window was evaluated in.
-    pub chunks: usize,
-    /// Rules that failed in any chunk (their results from the other chunks are kept).
-    pub failed: Vec<shared::RuleFailure>,
-}
+pub use scan::report::{ScanReport, SourceCounts};
+pub use scan::{AuditEventsTable, ObjectScope, RawSourceTable, ResolvedSource, SourceObject, TimeWindow};
 
 use crate::config::{Config, parse_duration_micros};
 use crate::normalize::schema::{AUDIT_EVENTS_TABLE, REJECTS_TABLE};
-use crate::rules::allowlists::{ALLOWLIST_TABLE, Allowlists};
+use crate::rules::allowlists::Allowlists;
 use crate::sources::layout::Layout;
-use crate::sources::listing::{ListingWindow, SourceLocation, first_objects};
+use crate::sources::listing::{ListingWindow, SourceLocation};
 use crate::sources::store::build_store;
 use crate::{Error, Result};
-use scan::ScanOutput;
-
-/// Each rule as the `(id, sql)` query the shared pack plans.
-pub fn rule_queries<'a>(rules: &[&'a crate::rules::Rule]) -> Vec<(&'a str, &'a str)> {
-    rules.iter().map(|r| (r.meta.id.as_str(), r.sql.as_str())).collect()
-}
-
-/// The schema of the first readable object of a source, if any.
-#[allow(deprecated)]
-async fn sample_schema(source: &ResolvedSource) -> Result<Option<SchemaRef>> {
-    for meta in first_objects(source.store.as_ref(), &source.location, &source.config.extension, 5).await? {
-        let reader = ParquetObjectReader::new(Arc::clone(&source.store), meta.location.clone()).with_file_size(meta.size);
-        if let Ok(b) = ParquetRecordBatchStreamBuilder::new(reader).await {
-            return Ok(Some(Arc::clone(b.schema())));
-        }
-    }
-    Ok(None)
-}
-
-/// A DataFusion session configured the way every auditlake query runs (JSON functions, the
-/// PostgreSQL dialect for their operators, information_schema).
-pub fn new_context() -> Result<SessionContext> {
-    new_context_with(SessionConfig::new())
-}
-
-/// [`new_context`] with `session`'s settings as the starting point.
-pub fn new_context_with(session: SessionConfig) -> Result<SessionContext> {
-    let session = session
-        .with_information_schema(true)
-        .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
-    let mut ctx = SessionContext::new_with_config(session);
-    // These passes move struct field access (`k8s_pod_facts(body)['privileged']`) below filters
-    // towards the scan, which for a fact UDF means parsing every body once per extracted field
-    // and for rows the filter would have dropped: 5-10x the cost of the fact views.
-    for rule in ["extract_leaf_expressions", "push_down_leaf_projections"] {
-        ctx.remove_optimizer_rule(rule);
-    }
-    datafusion_functions_json::register_all(&mut ctx)?;
-    Ok(ctx)
-}
-
-/// Registers what rules read besides `audit_events`: the fact UDFs and views, and the allow-lists.
-pub async fn register_rule_support(ctx: &SessionContext, allowlists: &Allowlists) -> Result<()> {
-    register_allowlists(ctx, allowlists)?;
-    facts::register(ctx).await
-}
-
-/// Registers the `allowlist(list, value)` table.
-pub fn register_allowlists(ctx: &SessionContext, allowlists: &Allowlists) -> Result<()> {
-    let table = MemTable::try_new(allowlists.batch()?.schema(), vec![vec![allowlists.batch()?]])?;
-    ctx.register_table(ALLOWLIST_TABLE, Arc::new(table))?;
-    Ok(())
-}
+use pack::{PackResults, rule_queries};
+use scan::chunks;
+use scan::listing::{list_source, list_sources};
+use scan::read::{ScanOutput, sample_schema};
+use session::{new_context, register_rule_support};
 
 /// A DataFusion session over the configured sources.
 pub struct AuditLake {
@@ -180,7 +114,7 @@ impl AuditLake {
                     to: to.map_or(i64::MAX, |t| t.saturating_add(source.clock_skew)),
                 }),
             };
-            let listed = tables::list_source(source, window, &ScanReport::default()).await?;
+            let listed = list_source(source, window, &ScanReport::default()).await?;
             out.extend(listed.into_iter().filter(|(_, o)| arrival.contains(o.meta.last_modified.timestamp_micros())));
         }
         Ok(out)
@@ -228,7 +162,7 @@ impl AuditLake {
         &self.allowlists
     }
 
-    /// Runs `rules` over one shared scan of `audit_events` (see [`shared`]); results per rule id,
+    /// Runs `rules` over one shared scan of `audit_events` (see [`pack`]); results per rule id,
     /// or an error naming the first rule that failed.
     pub async fn run_shared(&self, rules: &[&crate::rules::Rule]) -> Result<Vec<(String, Vec<RecordBatch>)>> {
         self.run_queries_shared(&rule_queries(rules)).await?.all_or_error()
@@ -236,14 +170,14 @@ impl AuditLake {
 
     /// Runs `(id, sql)` queries over one shared scan of `audit_events`: results per id, and the
     /// queries that failed (the others still run).
-    pub async fn run_queries_shared(&self, queries: &[(&str, &str)]) -> Result<shared::PackOutput> {
+    pub async fn run_queries_shared(&self, queries: &[(&str, &str)]) -> Result<pack::PackOutput> {
         self.plan_pack(queries).await?.execute().await
     }
 
     /// Plans `(id, sql)` queries over one shared scan of `audit_events` as it is now scoped,
     /// without running them.
-    pub async fn plan_pack(&self, queries: &[(&str, &str)]) -> Result<shared::SharedPack> {
-        shared::SharedPack::plan(&self.ctx, queries, &self.allowlists).await
+    pub async fn plan_pack(&self, queries: &[(&str, &str)]) -> Result<pack::SharedPack> {
+        pack::SharedPack::plan(&self.ctx, queries, &self.allowlists).await
     }
 
     /// Runs `rules` over the events of `window` that `scope` reads, chunk by chunk (see
@@ -256,7 +190,7 @@ impl AuditLake {
         let queries = rule_queries(rules);
         let mut results: Vec<(String, Vec<RecordBatch>)> = queries.iter().map(|(id, _)| ((*id).to_owned(), Vec::new())).collect();
         let mut cost: BTreeMap<String, std::time::Duration> = BTreeMap::new();
-        let mut failed: Vec<shared::RuleFailure> = Vec::new();
+        let mut failed: Vec<pack::RuleFailure> = Vec::new();
         for chunk in &chunks {
             tracing::info!(from = ?chunk.keep.from, to = ?chunk.keep.to, chunks = chunks.len(), "evaluating chunk");
             // Only a chunk narrows the extra objects to those whose partitions can hold its events;
@@ -276,7 +210,7 @@ impl AuditLake {
                 }
             }
             for (id, plan) in plans {
-                *cost.entry(id).or_default() += shared::compute_time(&plan);
+                *cost.entry(id).or_default() += pack::compute_time(&plan);
             }
         }
         if chunks.len() > 1 {
@@ -314,7 +248,7 @@ impl AuditLake {
         {
             return Ok(whole);
         }
-        let listed = tables::list_sources(&self.sources, window, &ScanReport::default()).await?;
+        let listed = list_sources(&self.sources, window, &ScanReport::default()).await?;
         let mut extent: Option<(i64, i64)> = None;
         for (source, object) in listed.iter().chain(extra) {
             let Some((lo, hi)) = source.event_span(object) else { return Ok(whole) };
@@ -341,8 +275,8 @@ impl AuditLake {
         &self.sources
     }
 
-    /// Plans a SQL statement, its allow-list subqueries inlined ([`constants::plan_sql`]).
+    /// Plans a SQL statement, its allow-list subqueries inlined ([`pack::constants::plan_sql`]).
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        Ok(constants::plan_sql(&self.ctx, sql).await?)
+        Ok(pack::constants::plan_sql(&self.ctx, sql).await?)
     }
 }

@@ -16,9 +16,9 @@ use datafusion::prelude::SessionContext;
 use serde::Deserialize;
 
 use super::{EVIDENCE_COLUMNS, EVIDENCE_ID_COLUMNS, Rule};
-use crate::engine::constants::plan_sql;
 use super::Allowlists;
-use crate::engine::{new_context, register_rule_support};
+use crate::engine::pack::constants::plan_sql;
+use crate::engine::session::{new_context, register_rule_support};
 use crate::normalize::record::Envelope;
 use crate::normalize::schema::{AUDIT_EVENTS_TABLE, audit_events_schema};
 use crate::normalize::{AuditEventBuilder, parse_audit_event};

@@ -23,7 +23,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use serde::Serialize;
 
 use crate::config::{Config, parse_duration_micros};
-use crate::engine::report::SourcedReject;
+use crate::engine::scan::report::SourcedReject;
 use crate::engine::{AuditLake, SourceObject, TimeWindow};
 use crate::rules::{Rule, RuleKind, RulePack};
 use crate::sinks::alerts::{AlertRecord, Finding, by_output_id, fold_alert};

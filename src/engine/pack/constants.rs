@@ -150,7 +150,7 @@ fn reads_only_allowlist(sq: &Subquery) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::register_allowlists;
+    use crate::engine::session::register_allowlists;
     use crate::rules::Allowlists;
 
     async fn session() -> SessionContext {
