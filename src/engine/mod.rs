@@ -5,6 +5,7 @@
 //! landed objects as tables; [`facts`] holds the Kubernetes semantics rules share; [`pack`] runs
 //! the whole rule pack over one shared scan. [`AuditLake`] ties them to a [`Config`]'s sources.
 
+pub mod check;
 pub mod detect;
 pub mod facts;
 pub mod pack;

@@ -1,6 +1,7 @@
 //! Detection rules: one `.sql` file per detection under `queries/<tactic>/`, a TOML metadata header
 //! in a leading `/* ... */` comment, and DataFusion SQL over `audit_events` and the fact views.
-//! Loading, header parsing and validation live here; fixtures in [`fixtures`].
+//! Loading, header parsing and validation live here; fixtures in [`fixtures`] (run by
+//! `engine::check`, which plans rules in a session).
 //!
 //! The contract is written down in `queries/README.md`.
 
@@ -193,7 +194,7 @@ pub fn default_rules_dir() -> Result<PathBuf> {
         .ok_or_else(|| Error::Config("the bundled queries/ directory was not found; pass --rules DIR".into()))
 }
 
-/// Metadata problems of a rule (the SQL is checked by planning it, see [`fixtures`]).
+/// Metadata problems of a rule (the SQL is checked by planning it, see `engine::check`).
 pub fn metadata_problems(rule: &Rule) -> Vec<String> {
     let m = &rule.meta;
     let mut p = Vec::new();

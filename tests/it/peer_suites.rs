@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use auditlake::rules::Allowlists;
-use auditlake::rules::fixtures::{events_batch, hit_ids, session_over};
+use auditlake::engine::check::session_over;
+use auditlake::rules::fixtures::{events_batch, hit_ids};
 use auditlake::rules::{Rule, default_rules_dir, load_rules};
 use serde_json::Value;
 

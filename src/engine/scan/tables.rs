@@ -159,20 +159,14 @@ impl TableProvider for AuditEventsTable {
                 all
             }
         };
-        let groups = group_objects(objects, partitions);
-        let schema = self.schema();
-        let shared = Arc::new(ScanShared {
+        let shared = ScanShared {
             output: self.output.clone(),
             window: self.window,
             report: Arc::clone(&self.report),
             batch_size: self.batch_size,
             seen: Mutex::new(Default::default()),
-        });
-        let streams: Vec<Arc<dyn PartitionStream>> = groups
-            .into_iter()
-            .map(|objects| Arc::new(ObjectGroup { schema: Arc::clone(&schema), objects, shared: Arc::clone(&shared) }) as Arc<dyn PartitionStream>)
-            .collect();
-        Ok(Arc::new(StreamingTableExec::try_new(schema, streams, projection, Vec::new(), false, limit)?))
+        };
+        streaming_plan(self.schema(), objects, partitions, shared, projection, limit)
     }
 }
 
@@ -209,18 +203,24 @@ impl TableProvider for RawSourceTable {
     async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, _filters: &[Expr], limit: Option<usize>) -> DfResult<Arc<dyn ExecutionPlan>> {
         let partitions = state.config().target_partitions();
         let objects = list_sources(std::slice::from_ref(&self.source), self.window, &self.report).await?;
-        let groups = group_objects(objects, partitions);
-        let shared = Arc::new(ScanShared {
+        let shared = ScanShared {
             output: ScanOutput::Raw(Arc::clone(&self.schema)),
             window: TimeWindow::default(),
             report: Arc::clone(&self.report),
             batch_size: self.batch_size,
             seen: Mutex::new(Default::default()),
-        });
-        let streams: Vec<Arc<dyn PartitionStream>> = groups
-            .into_iter()
-            .map(|objects| Arc::new(ObjectGroup { schema: Arc::clone(&self.schema), objects, shared: Arc::clone(&shared) }) as Arc<dyn PartitionStream>)
-            .collect();
-        Ok(Arc::new(StreamingTableExec::try_new(Arc::clone(&self.schema), streams, projection, Vec::new(), false, limit)?))
+        };
+        streaming_plan(Arc::clone(&self.schema), objects, partitions, shared, projection, limit)
     }
+}
+
+/// The plan both tables scan with: `objects` in `partitions` groups of even size, each group one
+/// partition stream, all sharing one scan state (so duplicates are dropped across partitions).
+fn streaming_plan(schema: SchemaRef, objects: Vec<SourceObject>, partitions: usize, shared: ScanShared, projection: Option<&Vec<usize>>, limit: Option<usize>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let shared = Arc::new(shared);
+    let streams: Vec<Arc<dyn PartitionStream>> = group_objects(objects, partitions)
+        .into_iter()
+        .map(|objects| Arc::new(ObjectGroup { schema: Arc::clone(&schema), objects, shared: Arc::clone(&shared) }) as Arc<dyn PartitionStream>)
+        .collect();
+    Ok(Arc::new(StreamingTableExec::try_new(schema, streams, projection, Vec::new(), false, limit)?))
 }
