@@ -14,7 +14,8 @@ use anyhow::Result;
 use auditlake::generate::{GenerateOptions, generate};
 use auditlake::rules::{Rule, default_rules_dir, load_rules};
 use auditlake::sources::SourceFormat;
-use auditlake::engine::{ObjectScope, PackResults, rule_queries};
+use auditlake::engine::ObjectScope;
+use auditlake::engine::pack::{PackResults, rule_queries};
 use auditlake::{AuditLake, Config, TimeWindow};
 use serde::Serialize;
 

@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use auditlake::engine::parse_time_arg;
 use auditlake::generate::{GenerateOptions, generate};
+
+use super::time::parse_time_arg;
 
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {

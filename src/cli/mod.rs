@@ -14,6 +14,7 @@ mod query;
 mod rules;
 mod run;
 mod runs;
+mod time;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -4,11 +4,11 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use auditlake::engine::parse_time_arg;
 use auditlake::{AuditLake, TimeWindow};
 
 use super::common::ConfigArgs;
 use super::output::{OutputFormat, write_batches};
+use super::time::parse_time_arg;
 use super::{EXIT_REJECTS, EXIT_USAGE};
 
 #[derive(Debug, clap::Args)]

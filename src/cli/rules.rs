@@ -4,8 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use auditlake::engine::Allowlists;
-use auditlake::rules::fixtures::{Expect, plan_rule, test_rule};
+use auditlake::engine::check::{plan_rule, test_rule};
+use auditlake::rules::Allowlists;
+use auditlake::rules::fixtures::Expect;
 use auditlake::rules::{Rule, default_rules_dir, load_rules, pack_problems};
 
 use super::{EXIT_FAILED, EXIT_USAGE};

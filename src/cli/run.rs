@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use auditlake::engine::parse_time_arg;
 use auditlake::rules::{RulePack, default_rules_dir, pack_problems};
 use auditlake::run::{RunOptions, RunSummary, run};
 use auditlake::sinks::rfc3339;
 
 use super::{EXIT_PARTIAL, EXIT_REJECTS};
 use super::common::{ConfigArgs, SummaryFormat};
+use super::time::parse_time_arg;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {

@@ -1,4 +1,8 @@
-//! Evaluates a rule pack over the session's `audit_events`: each rule's evidence rows, per rule.
+//! Evaluates a rule pack over the session's `audit_events`: each rule's evidence rows, per rule,
+//! each rule as its own query (no shared scan).
+//!
+//! Only the tests use this path (`tests/it/scenarios.rs`); runs, `query` and `bench` go through
+//! [`super::pack`]. It stays in the library because the tests drive it through the public API.
 
 use datafusion::arrow::record_batch::RecordBatch;
 

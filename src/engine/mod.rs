@@ -1,219 +1,39 @@
 //! The query engine: a DataFusion session with `audit_events`, `rejects` and one raw table per
-//! configured source registered over the landed objects.
+//! configured source registered over the landed objects, and the rule pack evaluated over it.
+//!
+//! [`session`] makes the session (settings, fact UDFs and views, allow-lists); [`scan`] reads the
+//! landed objects as tables; [`facts`] holds the Kubernetes semantics rules share; [`pack`] runs
+//! the whole rule pack over one shared scan. [`AuditLake`] ties them to a [`Config`]'s sources.
 
-pub mod chunks;
-pub mod constants;
+pub mod check;
 pub mod detect;
-mod distinct;
 pub mod facts;
-pub mod report;
+pub mod pack;
 pub mod scan;
-pub mod shared;
-pub mod tables;
+pub mod session;
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::datasource::MemTable;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::dataframe::DataFrame;
-#[allow(deprecated)]
-use datafusion::parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
-use datafusion::prelude::{SessionConfig, SessionContext};
-use object_store::{ObjectStore, RetryConfig};
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
-use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use datafusion::prelude::SessionContext;
 
-pub use report::{ScanReport, SourceCounts};
-pub use scan::ResolvedSource;
-pub use tables::{AuditEventsTable, ObjectScope, RawSourceTable, SourceObject, TimeWindow};
+pub use scan::report::{ScanReport, SourceCounts};
+pub use scan::{AuditEventsTable, ObjectScope, RawSourceTable, ResolvedSource, SourceObject, TimeWindow};
 
-/// What [`AuditLake::run_pack`] returns.
-#[derive(Debug)]
-pub struct PackResults {
-    /// Each rule's result batches, in the rules' order.
-    pub results: Vec<(String, Vec<RecordBatch>)>,
-    /// CPU time per rule plan, most expensive first.
-    pub cost: Vec<(String, std::time::Duration)>,
-    /// How many event-time chunks the window was evaluated in.
-    pub chunks: usize,
-    /// Rules that failed in any chunk (their results from the other chunks are kept).
-    pub failed: Vec<shared::RuleFailure>,
-}
-
-use crate::config::{Config, SourceConfig, parse_duration_micros};
+use crate::config::{Config, parse_duration_micros};
 use crate::normalize::schema::{AUDIT_EVENTS_TABLE, REJECTS_TABLE};
-use crate::normalize::time::parse_timestamp_micros;
+use crate::rules::allowlists::Allowlists;
 use crate::sources::layout::Layout;
-use crate::sources::listing::{ListingWindow, SourceLocation, first_objects};
+use crate::sources::listing::{ListingWindow, SourceLocation};
+use crate::sources::store::build_store;
 use crate::{Error, Result};
-use scan::ScanOutput;
-
-/// Parses a `--from`/`--to` value: RFC 3339, a date, `now`, or relative to now (`-2h`, `-7d`).
-pub fn parse_time_arg(s: &str, now_micros: i64) -> Result<i64> {
-    let s = s.trim();
-    if s == "now" {
-        return Ok(now_micros);
-    }
-    if let Some(rel) = s.strip_prefix('-') {
-        return parse_duration_micros(rel)
-            .map(|d| now_micros - d)
-            .map_err(|_| Error::InvalidTime(s.to_owned()));
-    }
-    parse_timestamp_micros(s).ok_or_else(|| Error::InvalidTime(s.to_owned()))
-}
-
-/// Each rule as the `(id, sql)` query the shared pack plans.
-pub fn rule_queries<'a>(rules: &[&'a crate::rules::Rule]) -> Vec<(&'a str, &'a str)> {
-    rules.iter().map(|r| (r.meta.id.as_str(), r.sql.as_str())).collect()
-}
-
-/// Retry options a `storage` table may carry, with the names delta-rs uses for output tables:
-/// `max_retries`, `retry_timeout`, `backoff_config.init_backoff`, `backoff_config.max_backoff`,
-/// `backoff_config.base`. Returns the other options and the retry policy.
-pub fn split_retry_options(source: &str, storage: &BTreeMap<String, String>) -> Result<(BTreeMap<String, String>, RetryConfig)> {
-    let mut retry = RetryConfig::default();
-    let mut rest = BTreeMap::new();
-    let bad = |k: &str, v: &str| Error::Config(format!("source '{source}': storage option {k} = '{v}' is not valid"));
-    let duration = |k: &str, v: &str| parse_duration_micros(v).map(|us| std::time::Duration::from_micros(us as u64)).map_err(|_| bad(k, v));
-    for (k, v) in storage {
-        match k.as_str() {
-            "max_retries" => retry.max_retries = v.parse().map_err(|_| bad(k, v))?,
-            "retry_timeout" => retry.retry_timeout = duration(k, v)?,
-            "backoff_config.init_backoff" => retry.backoff.init_backoff = duration(k, v)?,
-            "backoff_config.max_backoff" => retry.backoff.max_backoff = duration(k, v)?,
-            "backoff_config.base" => retry.backoff.base = v.parse().map_err(|_| bad(k, v))?,
-            _ => {
-                rest.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    Ok((rest, retry))
-}
-
-/// Builds the object store for a source location, from the standard environment plus the
-/// source's `storage` options.
-fn build_store(location: &SourceLocation, source: &SourceConfig) -> Result<Option<Arc<dyn ObjectStore>>> {
-    let url = location.url();
-    let bad_key = |k: &str| Error::Config(format!("source '{}': unknown storage option '{k}'", source.name));
-    let (storage, retry) = split_retry_options(&source.name, &source.storage)?;
-    let store: Arc<dyn ObjectStore> = match url.scheme() {
-        "file" | "memory" => return Ok(None),
-        "s3" | "s3a" => {
-            let mut b = AmazonS3Builder::from_env().with_url(url.as_str()).with_retry(retry);
-            for (k, v) in &storage {
-                b = b.with_config(AmazonS3ConfigKey::from_str(k).map_err(|_| bad_key(k))?, v);
-            }
-            Arc::new(b.build()?)
-        }
-        "az" | "adl" | "azure" | "abfs" | "abfss" => {
-            let mut b = MicrosoftAzureBuilder::from_env().with_url(url.as_str()).with_retry(retry);
-            for (k, v) in &storage {
-                b = b.with_config(AzureConfigKey::from_str(k).map_err(|_| bad_key(k))?, v);
-            }
-            Arc::new(b.build()?)
-        }
-        "gs" => {
-            let mut b = GoogleCloudStorageBuilder::from_env().with_url(url.as_str()).with_retry(retry);
-            for (k, v) in &storage {
-                b = b.with_config(GoogleConfigKey::from_str(k).map_err(|_| bad_key(k))?, v);
-            }
-            Arc::new(b.build()?)
-        }
-        other => return Err(Error::Config(format!("source '{}': unsupported URL scheme '{other}'", source.name))),
-    };
-    Ok(Some(store))
-}
-
-/// The schema of the first readable object of a source, if any.
-#[allow(deprecated)]
-async fn sample_schema(source: &ResolvedSource) -> Result<Option<SchemaRef>> {
-    for meta in first_objects(source.store.as_ref(), &source.location, &source.config.extension, 5).await? {
-        let reader = ParquetObjectReader::new(Arc::clone(&source.store), meta.location.clone()).with_file_size(meta.size);
-        if let Ok(b) = ParquetRecordBatchStreamBuilder::new(reader).await {
-            return Ok(Some(Arc::clone(b.schema())));
-        }
-    }
-    Ok(None)
-}
-
-/// Named allow-lists rules consult through the `allowlist(list, value)` table: the pack's defaults
-/// (`queries/allowlists.toml`) extended by the deployment's config.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Allowlists(pub BTreeMap<String, Vec<String>>);
-
-/// The table rules read allow-lists from.
-pub const ALLOWLIST_TABLE: &str = "allowlist";
-
-impl Allowlists {
-    /// Parses an allow-list file (`name = ["value", ...]` per list).
-    pub fn from_toml(text: &str) -> Result<Self> {
-        toml::from_str(text).map(Allowlists).map_err(|e| Error::Config(format!("allow-lists: {e}")))
-    }
-
-    /// The pack's default allow-lists from `<rules_dir>/allowlists.toml` (empty when absent).
-    pub fn for_rules_dir(dir: &std::path::Path) -> Result<Self> {
-        let path = dir.join("allowlists.toml");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Self::from_toml(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Allowlists::default()),
-            Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
-        }
-    }
-
-    /// Adds `other`'s values to the lists of the same name.
-    pub fn extend(&mut self, other: &Allowlists) {
-        for (k, v) in &other.0 {
-            self.0.entry(k.clone()).or_default().extend(v.iter().cloned());
-        }
-    }
-
-    fn batch(&self) -> Result<RecordBatch> {
-        let (lists, values): (Vec<&str>, Vec<&str>) = self.0.iter().flat_map(|(k, vs)| vs.iter().map(move |v| (k.as_str(), v.as_str()))).unzip();
-        Ok(RecordBatch::try_from_iter(vec![
-            ("list", Arc::new(StringArray::from(lists)) as ArrayRef),
-            ("value", Arc::new(StringArray::from(values)) as ArrayRef),
-        ])?)
-    }
-}
-
-/// A DataFusion session configured the way every auditlake query runs (JSON functions, the
-/// PostgreSQL dialect for their operators, information_schema).
-pub fn new_context() -> Result<SessionContext> {
-    new_context_with(SessionConfig::new())
-}
-
-/// [`new_context`] with `session`'s settings as the starting point.
-pub fn new_context_with(session: SessionConfig) -> Result<SessionContext> {
-    let session = session
-        .with_information_schema(true)
-        .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
-    let mut ctx = SessionContext::new_with_config(session);
-    // These passes move struct field access (`k8s_pod_facts(body)['privileged']`) below filters
-    // towards the scan, which for a fact UDF means parsing every body once per extracted field
-    // and for rows the filter would have dropped: 5-10x the cost of the fact views.
-    for rule in ["extract_leaf_expressions", "push_down_leaf_projections"] {
-        ctx.remove_optimizer_rule(rule);
-    }
-    datafusion_functions_json::register_all(&mut ctx)?;
-    Ok(ctx)
-}
-
-/// Registers what rules read besides `audit_events`: the fact UDFs and views, and the allow-lists.
-pub async fn register_rule_support(ctx: &SessionContext, allowlists: &Allowlists) -> Result<()> {
-    register_allowlists(ctx, allowlists)?;
-    facts::register(ctx).await
-}
-
-/// Registers the `allowlist(list, value)` table.
-pub fn register_allowlists(ctx: &SessionContext, allowlists: &Allowlists) -> Result<()> {
-    let table = MemTable::try_new(allowlists.batch()?.schema(), vec![vec![allowlists.batch()?]])?;
-    ctx.register_table(ALLOWLIST_TABLE, Arc::new(table))?;
-    Ok(())
-}
+use pack::{PackResults, rule_queries};
+use scan::chunks;
+use scan::listing::{list_source, list_sources};
+use scan::read::{ScanOutput, sample_schema};
+use session::{new_context, register_rule_support};
 
 /// A DataFusion session over the configured sources.
 pub struct AuditLake {
@@ -295,7 +115,7 @@ impl AuditLake {
                     to: to.map_or(i64::MAX, |t| t.saturating_add(source.clock_skew)),
                 }),
             };
-            let listed = tables::list_source(source, window, &ScanReport::default()).await?;
+            let listed = list_source(source, window, &ScanReport::default()).await?;
             out.extend(listed.into_iter().filter(|(_, o)| arrival.contains(o.meta.last_modified.timestamp_micros())));
         }
         Ok(out)
@@ -343,7 +163,7 @@ impl AuditLake {
         &self.allowlists
     }
 
-    /// Runs `rules` over one shared scan of `audit_events` (see [`shared`]); results per rule id,
+    /// Runs `rules` over one shared scan of `audit_events` (see [`pack`]); results per rule id,
     /// or an error naming the first rule that failed.
     pub async fn run_shared(&self, rules: &[&crate::rules::Rule]) -> Result<Vec<(String, Vec<RecordBatch>)>> {
         self.run_queries_shared(&rule_queries(rules)).await?.all_or_error()
@@ -351,14 +171,14 @@ impl AuditLake {
 
     /// Runs `(id, sql)` queries over one shared scan of `audit_events`: results per id, and the
     /// queries that failed (the others still run).
-    pub async fn run_queries_shared(&self, queries: &[(&str, &str)]) -> Result<shared::PackOutput> {
+    pub async fn run_queries_shared(&self, queries: &[(&str, &str)]) -> Result<pack::PackOutput> {
         self.plan_pack(queries).await?.execute().await
     }
 
     /// Plans `(id, sql)` queries over one shared scan of `audit_events` as it is now scoped,
     /// without running them.
-    pub async fn plan_pack(&self, queries: &[(&str, &str)]) -> Result<shared::SharedPack> {
-        shared::SharedPack::plan(&self.ctx, queries, &self.allowlists).await
+    pub async fn plan_pack(&self, queries: &[(&str, &str)]) -> Result<pack::SharedPack> {
+        pack::SharedPack::plan(&self.ctx, queries, &self.allowlists).await
     }
 
     /// Runs `rules` over the events of `window` that `scope` reads, chunk by chunk (see
@@ -371,7 +191,7 @@ impl AuditLake {
         let queries = rule_queries(rules);
         let mut results: Vec<(String, Vec<RecordBatch>)> = queries.iter().map(|(id, _)| ((*id).to_owned(), Vec::new())).collect();
         let mut cost: BTreeMap<String, std::time::Duration> = BTreeMap::new();
-        let mut failed: Vec<shared::RuleFailure> = Vec::new();
+        let mut failed: Vec<pack::RuleFailure> = Vec::new();
         for chunk in &chunks {
             tracing::info!(from = ?chunk.keep.from, to = ?chunk.keep.to, chunks = chunks.len(), "evaluating chunk");
             // Only a chunk narrows the extra objects to those whose partitions can hold its events;
@@ -391,7 +211,7 @@ impl AuditLake {
                 }
             }
             for (id, plan) in plans {
-                *cost.entry(id).or_default() += shared::compute_time(&plan);
+                *cost.entry(id).or_default() += pack::compute_time(&plan);
             }
         }
         if chunks.len() > 1 {
@@ -429,7 +249,7 @@ impl AuditLake {
         {
             return Ok(whole);
         }
-        let listed = tables::list_sources(&self.sources, window, &ScanReport::default()).await?;
+        let listed = list_sources(&self.sources, window, &ScanReport::default()).await?;
         let mut extent: Option<(i64, i64)> = None;
         for (source, object) in listed.iter().chain(extra) {
             let Some((lo, hi)) = source.event_span(object) else { return Ok(whole) };
@@ -456,26 +276,8 @@ impl AuditLake {
         &self.sources
     }
 
-    /// Plans a SQL statement, its allow-list subqueries inlined ([`constants::plan_sql`]).
+    /// Plans a SQL statement, its allow-list subqueries inlined ([`pack::constants::plan_sql`]).
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        Ok(constants::plan_sql(&self.ctx, sql).await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_options_are_taken_out_of_the_store_options() {
-        let opts: BTreeMap<String, String> = [("max_retries", "3"), ("retry_timeout", "30s"), ("backoff_config.base", "1.5"), ("region", "eu-west-1")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let (rest, retry) = split_retry_options("s", &opts).unwrap();
-        assert_eq!(rest.keys().collect::<Vec<_>>(), ["region"]);
-        assert_eq!((retry.max_retries, retry.retry_timeout, retry.backoff.base), (3, std::time::Duration::from_secs(30), 1.5));
-        let bad: BTreeMap<String, String> = [("max_retries".to_owned(), "many".to_owned())].into_iter().collect();
-        assert!(split_retry_options("s", &bad).unwrap_err().to_string().contains("max_retries"));
+        Ok(pack::constants::plan_sql(&self.ctx, sql).await?)
     }
 }

@@ -1,4 +1,5 @@
-//! Rule fixtures and the runner shared by `auditlake rules test`, `rules validate` and the tests.
+//! Rule fixtures: the cases beside each rule, and what a case's result is judged by. The runner
+//! shared by `auditlake rules test`, `rules validate` and the tests is `engine::check`.
 //!
 //! Fixtures sit beside each rule as `<id>.fixtures.jsonl`: one case per line,
 //! `{"name": "...", "expect": "hit" | "miss", "events": [<audit.k8s.io Event>, ...]}`, optionally with
@@ -7,19 +8,13 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
+use datafusion::arrow::datatypes::DataType;
 use serde::Deserialize;
 
-use super::{EVIDENCE_COLUMNS, EVIDENCE_ID_COLUMNS, Rule};
-use crate::engine::constants::plan_sql;
-use crate::engine::{Allowlists, new_context, register_rule_support};
+use super::{EVIDENCE_ID_COLUMNS, Rule};
 use crate::normalize::record::Envelope;
-use crate::normalize::schema::{AUDIT_EVENTS_TABLE, audit_events_schema};
 use crate::normalize::{AuditEventBuilder, parse_audit_event};
 use crate::{Error, Result};
 
@@ -86,14 +81,6 @@ pub fn events_batch(events: &[String]) -> Result<RecordBatch> {
     b.finish()
 }
 
-/// A session whose `audit_events` is exactly `batch`, with the fact views and allow-lists.
-pub async fn session_over(batch: RecordBatch, allowlists: &Allowlists) -> Result<SessionContext> {
-    let ctx = new_context()?;
-    ctx.register_table(AUDIT_EVENTS_TABLE, Arc::new(MemTable::try_new(audit_events_schema(), vec![vec![batch]])?))?;
-    register_rule_support(&ctx, allowlists).await?;
-    Ok(ctx)
-}
-
 /// Audit ids in a rule's result (`audit_id` or the `audit_ids` list).
 pub fn hit_ids(batches: &[RecordBatch]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -118,45 +105,4 @@ pub fn hit_ids(batches: &[RecordBatch]) -> BTreeSet<String> {
         }
     }
     out
-}
-
-/// Plans a rule against the schema (no data) and checks its result carries the evidence columns.
-pub async fn plan_rule(rule: &Rule, allowlists: &Allowlists) -> Result<SchemaRef> {
-    let ctx = session_over(RecordBatch::new_empty(audit_events_schema()), allowlists).await?;
-    let df = plan_sql(&ctx, &rule.sql).await.map_err(|e| Error::Config(format!("{}: does not plan: {e}", rule.meta.id)))?;
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let missing: Vec<&str> = EVIDENCE_COLUMNS.iter().copied().filter(|c| schema.index_of(c).is_err()).collect();
-    if !missing.is_empty() || !EVIDENCE_ID_COLUMNS.iter().any(|c| schema.index_of(c).is_ok()) {
-        return Err(Error::Config(format!("{}: result lacks evidence columns {missing:?} or audit_id/audit_ids", rule.meta.id)));
-    }
-    let keys = rule.meta.group_by.iter().chain(&rule.meta.suppress_by);
-    let unknown: Vec<&String> = keys.filter(|c| schema.index_of(c).is_err()).collect();
-    if !unknown.is_empty() {
-        return Err(Error::Config(format!("{}: group_by/suppress_by name columns the result lacks: {unknown:?}", rule.meta.id)));
-    }
-    if rule.meta.bucket.is_some() && schema.index_of("bucket").is_err() {
-        return Err(Error::Config(format!("{}: an aggregation rule returns its event-time bucket start as `bucket`", rule.meta.id)));
-    }
-    Ok(schema)
-}
-
-/// Runs every fixture case of a rule.
-pub async fn test_rule(rule: &Rule, allowlists: &Allowlists) -> Result<Vec<CaseOutcome>> {
-    let mut outcomes = Vec::new();
-    for case in load_fixtures(rule)? {
-        let texts: Vec<String> = case.events.iter().map(|e| e.to_string()).collect();
-        let mut lists = allowlists.clone();
-        lists.extend(&Allowlists(case.allowlists.clone()));
-        let ctx = session_over(events_batch(&texts)?, &lists).await?;
-        let batches = plan_sql(&ctx, &rule.sql).await?.collect().await?;
-        let hits = hit_ids(&batches);
-        let case_ids: BTreeSet<String> = case.events.iter().filter_map(|e| e.get("auditID")?.as_str().map(str::to_owned)).collect();
-        let fired = !hits.is_disjoint(&case_ids);
-        let passed = match case.expect {
-            Expect::Hit => fired,
-            Expect::Miss => hits.is_empty(),
-        };
-        outcomes.push(CaseOutcome { name: case.name, expect: case.expect, passed, hits });
-    }
-    Ok(outcomes)
 }

@@ -1,15 +1,19 @@
 //! Detection rules: one `.sql` file per detection under `queries/<tactic>/`, a TOML metadata header
 //! in a leading `/* ... */` comment, and DataFusion SQL over `audit_events` and the fact views.
-//! Loading, header parsing and validation live here; fixtures in [`fixtures`].
+//! Loading, header parsing and validation live here; fixtures in [`fixtures`] (run by
+//! `engine::check`, which plans rules in a session).
 //!
 //! The contract is written down in `queries/README.md`.
 
+pub mod allowlists;
 pub mod fixtures;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+pub use allowlists::Allowlists;
 
 use crate::{Error, Result};
 
@@ -167,13 +171,13 @@ fn collect_sql(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct RulePack {
     pub rules: Vec<Rule>,
-    pub allowlists: crate::engine::Allowlists,
+    pub allowlists: Allowlists,
 }
 
 impl RulePack {
     /// Loads the rules and allow-lists below `dir`.
     pub fn load(dir: &Path) -> Result<Self> {
-        Ok(RulePack { rules: load_rules(dir)?, allowlists: crate::engine::Allowlists::for_rules_dir(dir)? })
+        Ok(RulePack { rules: load_rules(dir)?, allowlists: Allowlists::for_rules_dir(dir)? })
     }
 
     /// The bundled pack ([`default_rules_dir`]).
@@ -190,7 +194,7 @@ pub fn default_rules_dir() -> Result<PathBuf> {
         .ok_or_else(|| Error::Config("the bundled queries/ directory was not found; pass --rules DIR".into()))
 }
 
-/// Metadata problems of a rule (the SQL is checked by planning it, see [`fixtures`]).
+/// Metadata problems of a rule (the SQL is checked by planning it, see `engine::check`).
 pub fn metadata_problems(rule: &Rule) -> Vec<String> {
     let m = &rule.meta;
     let mut p = Vec::new();

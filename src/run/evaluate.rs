@@ -9,7 +9,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 
 use crate::config::{Config, parse_duration_micros};
-use crate::engine::shared::RuleFailure;
+use crate::engine::pack::RuleFailure;
 use crate::engine::{AuditLake, ObjectScope, SourceObject, TimeWindow};
 use crate::normalize::schema::AUDIT_EVENTS_TABLE;
 use crate::rules::Rule;
@@ -62,7 +62,7 @@ pub(super) async fn evaluate<'r>(config: &Config, lake: &AuditLake, rules: &[&'r
     let single: Vec<&Rule> = rules.iter().copied().filter(|r| !r.meta.is_multi_event()).collect();
     let range_sql = format!("SELECT min(event_time), max(event_time), count(*) FROM {AUDIT_EVENTS_TABLE}");
     let mut queries: Vec<(&str, &str)> = vec![(RANGE_QUERY, range_sql.as_str())];
-    queries.extend(crate::engine::rule_queries(&single));
+    queries.extend(crate::engine::pack::rule_queries(&single));
     let pack = lake.run_queries_shared(&queries).await?;
     if let Some(f) = pack.failed.iter().find(|f| f.id == RANGE_QUERY) {
         return Err(Error::Output(format!("measuring the new events' time range: {}", f.error)));

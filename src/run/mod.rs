@@ -23,7 +23,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use serde::Serialize;
 
 use crate::config::{Config, parse_duration_micros};
-use crate::engine::report::SourcedReject;
+use crate::engine::scan::report::SourcedReject;
 use crate::engine::{AuditLake, SourceObject, TimeWindow};
 use crate::rules::{Rule, RuleKind, RulePack};
 use crate::sinks::alerts::{AlertRecord, Finding, by_output_id, fold_alert};
@@ -234,7 +234,7 @@ async fn evaluate_and_write(config: &Config, pack: &RulePack, opts: &RunOptions,
         record.event_to = evaluation.event_range.1.map(|t| t.saturating_add(1));
         if record.rows_rejected + record.objects_rejected > 0 {
             let landing: HashMap<&str, i64> = fresh.iter().map(|(_, o)| (o.url.as_str(), o.meta.last_modified.timestamp_micros())).collect();
-            // From the scan just run (bounded, see engine::report), not from a second scan; taken
+            // From the scan just run (bounded, see engine::scan::report), not from a second scan; taken
             // before any retry pass rescans objects on the same lake.
             rejects = reject_records(lake.report().rejects(), &landing, &record.run_id);
         }

@@ -135,7 +135,7 @@ impl DeltaOutput {
 
     /// Runs `sql` with the table registered as `t` (in a fresh session).
     pub async fn query_table(&self, table: &DeltaTable, sql: &str) -> Result<Vec<RecordBatch>> {
-        let ctx = crate::engine::new_context()?;
+        let ctx = crate::engine::session::new_context()?;
         table.update_datafusion_session(&ctx.state()).map_err(|e| self.err(e))?;
         let provider = table.table_provider().await?;
         ctx.register_table("t", provider)?;

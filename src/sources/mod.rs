@@ -21,6 +21,7 @@ pub mod k8s_audit;
 pub mod layout;
 pub mod listing;
 pub mod security_lake;
+pub mod store;
 pub mod synthetic;
 
 pub use aks_diagnostics::AksDiagnosticsSource;

@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use auditlake::engine::Allowlists;
-use auditlake::rules::fixtures::{events_batch, hit_ids, session_over};
+use auditlake::rules::Allowlists;
+use auditlake::engine::check::session_over;
+use auditlake::rules::fixtures::{events_batch, hit_ids};
 use auditlake::rules::{Rule, default_rules_dir, load_rules};
 use serde_json::Value;
 

@@ -2,8 +2,9 @@
 //! and `rules test` check), through the library and through the CLI.
 
 use assert_cmd::Command;
-use auditlake::engine::Allowlists;
-use auditlake::rules::fixtures::{Expect, fixture_path, plan_rule, test_rule};
+use auditlake::rules::Allowlists;
+use auditlake::engine::check::{plan_rule, test_rule};
+use auditlake::rules::fixtures::{Expect, fixture_path};
 use auditlake::rules::{RuleKind, default_rules_dir, load_rules, pack_problems};
 use serde_json::Value;
 

@@ -47,7 +47,7 @@ async fn evaluating_in_chunks_changes_no_result() {
     config.scan.lateness = "2h".into();
     let rules = load_rules(&default_rules_dir().unwrap()).unwrap();
     let refs: Vec<&Rule> = rules.iter().collect();
-    let per_rule = |pack: auditlake::engine::PackResults| -> BTreeMap<String, (usize, _)> {
+    let per_rule = |pack: auditlake::engine::pack::PackResults| -> BTreeMap<String, (usize, _)> {
         pack.results.into_iter().map(|(id, b)| (id, (b.iter().map(|b| b.num_rows()).sum::<usize>(), hit_ids(&b)))).collect()
     };
 

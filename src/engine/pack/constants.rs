@@ -21,7 +21,7 @@ use datafusion::logical_expr::expr::{Exists, InList, InSubquery};
 use datafusion::logical_expr::{Expr, LogicalPlan, Subquery};
 use datafusion::prelude::SessionContext;
 
-use super::ALLOWLIST_TABLE;
+use crate::rules::allowlists::ALLOWLIST_TABLE;
 
 /// Plans `sql` on `ctx` with every uncorrelated subquery that reads only the allow-list table
 /// replaced by its value.
@@ -150,7 +150,8 @@ fn reads_only_allowlist(sq: &Subquery) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Allowlists, register_allowlists};
+    use crate::engine::session::register_allowlists;
+    use crate::rules::Allowlists;
 
     async fn session() -> SessionContext {
         let ctx = SessionContext::new();

@@ -27,14 +27,15 @@ use object_store::ObjectStore;
 use tokio::sync::mpsc::Sender;
 
 use super::report::{ScanReport, SourceCounts};
-use super::tables::TimeWindow;
+use super::window::TimeWindow;
 use crate::config::SourceConfig;
 use crate::normalize::record::Text;
 use crate::normalize::schema::{AUDIT_ID, CLUSTER, EVENT_TIME, SOURCE, SOURCE_NAME, STAGE};
 use crate::normalize::{AuditEventBuilder, Envelope};
 use crate::sources::layout::Layout;
-use crate::sources::listing::{LandedObject, SourceLocation};
+use crate::sources::listing::{LandedObject, SourceLocation, first_objects};
 use crate::sources::{BatchContext, BatchOutput, Reject, SkippedRows};
+use crate::Result;
 
 /// Columns of the `rejects` table.
 pub const REJECT_COLUMNS: [&str; 7] = [SOURCE_NAME, SOURCE, "object", "row", "field", "reason", "record"];
@@ -324,6 +325,18 @@ fn read_as_views(metadata: ArrowReaderMetadata, paths: &[&[&str]]) -> ArrowReade
     }
     let hint = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
     ArrowReaderMetadata::try_new(Arc::clone(metadata.metadata()), ArrowReaderOptions::new().with_schema(hint)).unwrap_or(metadata)
+}
+
+/// The schema of the first readable object of a source, if any.
+#[allow(deprecated)]
+pub(crate) async fn sample_schema(source: &ResolvedSource) -> Result<Option<SchemaRef>> {
+    for meta in first_objects(source.store.as_ref(), &source.location, &source.config.extension, 5).await? {
+        let reader = ParquetObjectReader::new(Arc::clone(&source.store), meta.location.clone()).with_file_size(meta.size);
+        if let Ok(b) = ParquetRecordBatchStreamBuilder::new(reader).await {
+            return Ok(Some(Arc::clone(b.schema())));
+        }
+    }
+    Ok(None)
 }
 
 /// Reads one object into `tx`. Returns false when the consumer has gone away.

@@ -14,7 +14,7 @@ use datafusion::arrow::array::{BooleanArray, RecordBatch, TimestampMicrosecondAr
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 
-use super::tables::TimeWindow;
+use super::window::TimeWindow;
 use crate::Result;
 use crate::normalize::schema::EVENT_TIME;
 
