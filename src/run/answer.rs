@@ -140,13 +140,6 @@ async fn escalate(outputs: &OutputTables, item: &DuetItem) -> Result<String> {
         first_run_id: item.run_id.clone(),
         last_run_id: item.run_id.clone(),
     };
-    let table = &outputs.alerts;
-    let batch = table.batch(std::slice::from_ref(&row))?;
-    table
-        .write_with_retry(|delta| {
-            let batch = batch.clone();
-            async move { Ok(Some((table.merge(delta, batch, "alert_id", false).await?, ()))) }
-        })
-        .await?;
+    outputs.alerts.insert_new_records(std::slice::from_ref(&row), "alert_id").await?;
     Ok(alert_id)
 }

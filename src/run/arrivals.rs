@@ -128,19 +128,3 @@ pub(super) fn ledger_row(source_name: &str, o: &LandedObject, pending: Vec<Strin
         pending_rules: Some(pending),
     }
 }
-
-
-pub(super) async fn write_ledger(outputs: &OutputTables, rows: &[ProcessedObject]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let table = &outputs.ledger;
-    let batch = table.batch(rows)?;
-    table
-        .write_with_retry(|delta| {
-            let batch = batch.clone();
-            async move { Ok(Some((table.append(delta, batch).await?, ()))) }
-        })
-        .await?;
-    Ok(())
-}

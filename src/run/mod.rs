@@ -38,7 +38,7 @@ pub mod answer;
 mod arrivals;
 mod evaluate;
 
-use arrivals::{ledger_row, ledger_state, pending_retries, plan_arrivals, write_ledger};
+use arrivals::{ledger_row, ledger_state, pending_retries, plan_arrivals};
 use evaluate::{Evaluation, evaluate};
 pub use arrivals::last_successful_arrival;
 
@@ -154,15 +154,7 @@ pub async fn run(config: &Config, pack: &RulePack, opts: &RunOptions) -> Result<
 }
 
 async fn append_run(outputs: &OutputTables, record: &RunRecord) -> Result<()> {
-    let batch = outputs.runs.batch(std::slice::from_ref(record))?;
-    outputs
-        .runs
-        .write_with_retry(|table| {
-            let batch = batch.clone();
-            async move { Ok(Some((outputs.runs.append(table, batch).await?, ()))) }
-        })
-        .await?;
-    Ok(())
+    outputs.runs.append_records(std::slice::from_ref(record)).await
 }
 
 async fn evaluate_and_write(config: &Config, pack: &RulePack, opts: &RunOptions, outputs: &OutputTables, record: &mut RunRecord) -> Result<()> {
@@ -264,7 +256,7 @@ async fn evaluate_and_write(config: &Config, pack: &RulePack, opts: &RunOptions,
     record.alerts_new = new_alerts;
     record.alerts_updated = updated;
     record.duet_new = write_duet(config, outputs, findings, &record.run_id, now).await?;
-    write_rejects(outputs, &rejects).await?;
+    outputs.rejects.insert_new_records(&rejects, "reject_id").await?;
     let failed_now: Vec<String> = evaluation.failed.keys().cloned().collect();
     let mut ledger: Vec<ProcessedObject> = fresh
         .iter()
@@ -278,7 +270,7 @@ async fn evaluate_and_write(config: &Config, pack: &RulePack, opts: &RunOptions,
         row.processed_at = now;
         ledger.push(row);
     }
-    write_ledger(outputs, &ledger).await?;
+    outputs.ledger.append_records(&ledger).await?;
     Ok(())
 }
 
@@ -426,18 +418,4 @@ pub async fn expire_duet(outputs: &OutputTables, now: i64) -> Result<i64> {
     Ok(n.unwrap_or(0))
 }
 
-async fn write_rejects(outputs: &OutputTables, rejects: &[RejectRecord]) -> Result<()> {
-    if rejects.is_empty() {
-        return Ok(());
-    }
-    let table = &outputs.rejects;
-    let batch = table.batch(rejects)?;
-    table
-        .write_with_retry(|delta| {
-            let batch = batch.clone();
-            async move { Ok(Some((table.merge(delta, batch, "reject_id", false).await?, ()))) }
-        })
-        .await?;
-    Ok(())
-}
 

@@ -226,6 +226,35 @@ impl DeltaOutput {
         Ok((table, metrics.num_updated_rows))
     }
 
+    /// Appends `rows` (nothing when empty), retrying lost commit races.
+    pub async fn append_records<T: Serialize>(&self, rows: &[T]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let batch = self.batch(rows)?;
+        self.write_with_retry(|delta| {
+            let batch = batch.clone();
+            async move { Ok(Some((self.append(delta, batch).await?, ()))) }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Inserts the `rows` whose `key` is not in the table yet (nothing when empty), retrying lost
+    /// commit races against the winner's table.
+    pub async fn insert_new_records<T: Serialize>(&self, rows: &[T], key: &str) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let batch = self.batch(rows)?;
+        self.write_with_retry(|delta| {
+            let batch = batch.clone();
+            async move { Ok(Some((self.merge(delta, batch, key, false).await?, ()))) }
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Builds a batch of this table's schema from records.
     pub fn batch<T: Serialize>(&self, rows: &[T]) -> Result<RecordBatch> {
         records_to_batch(&self.schema, rows)
